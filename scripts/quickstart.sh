@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Quick start: installs everything, starts a local S3 (Ceph RADOS Gateway), fills a bucket,
+# zips it into one archive in S3 with zipS3Keys, verifies the archive, prints a summary.
+# The gateway keeps running afterwards (stop it with: bash infra/local-s3/stop.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash infra/local-s3/start.sh
+# shellcheck disable=SC1091
+source .local-s3/env
+node scripts/demo.mjs
