@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     name: "cli",
     include: ["test/**/*.test.ts"],
+    globalSetup: ["test/global-setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

@@ -73,6 +73,7 @@ export function exitCodeFor(err: unknown, context: { destBucket?: string; localD
     case "ERR_S3_ACCESS_DENIED":
       return EXIT.ACCESS_DENIED;
     case "ERR_S3_INVALID_DEST":
+    case "ERR_LOCAL_DEST":
       return EXIT.INVALID_DEST;
     case "ERR_S3_SOURCE_CHANGED":
       return EXIT.SOURCE_CHANGED;

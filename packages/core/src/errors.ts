@@ -22,6 +22,10 @@ export type ZipErrorCode =
   | "ERR_ABORTED"
   /** The entries iterable itself threw. */
   | "ERR_ENTRIES"
+  /** zlib failed while compressing an entry (`cause` holds the zlib error). */
+  | "ERR_COMPRESSION"
+  /** An unexpected failure inside zipstream (a bug: please report it with `cause`). */
+  | "ERR_INTERNAL"
   | (string & {});
 
 export interface ZipErrorOptions {

@@ -51,42 +51,41 @@ export const VERSION_DEFAULT = 20; // deflate, directories
 export const VERSION_ZIP64 = 45;
 export const VERSION_AES = 51;
 
-/** Little-endian writer over a fixed buffer; throws on a value that does not fit (a bug upstream). */
+/**
+ * Little-endian writer over a fixed buffer; throws on a value that does not fit (a bug upstream).
+ * Uses Node's pooled `Buffer.allocUnsafe` and its integer writers: records are small and
+ * numerous (a million entries means millions of records), so allocation cost matters. Every
+ * byte is written (checked by `done()`), so the unsafe allocation never leaks old memory.
+ */
 class Writer {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  readonly bytes: Buffer;
   private pos = 0;
   constructor(length: number) {
-    this.bytes = new Uint8Array(length);
-    this.view = new DataView(this.bytes.buffer);
+    this.bytes = Buffer.allocUnsafe(length);
   }
   u8(v: number): this {
     check(v, 0xff);
-    this.view.setUint8(this.pos, v);
-    this.pos += 1;
+    this.pos = this.bytes.writeUInt8(v, this.pos);
     return this;
   }
   u16(v: number): this {
     check(v, MAX_UINT16);
-    this.view.setUint16(this.pos, v, true);
-    this.pos += 2;
+    this.pos = this.bytes.writeUInt16LE(v, this.pos);
     return this;
   }
   u32(v: number): this {
     check(v, MAX_UINT32);
-    this.view.setUint32(this.pos, v, true);
-    this.pos += 4;
+    this.pos = this.bytes.writeUInt32LE(v, this.pos);
     return this;
   }
   i32(v: number): this {
-    this.view.setInt32(this.pos, v, true);
-    this.pos += 4;
+    this.pos = this.bytes.writeInt32LE(v, this.pos);
     return this;
   }
   u64(v: number): this {
     check(v, Number.MAX_SAFE_INTEGER);
-    this.view.setUint32(this.pos, v % 0x100000000, true);
-    this.view.setUint32(this.pos + 4, Math.floor(v / 0x100000000), true);
+    this.bytes.writeUInt32LE(v % 0x100000000, this.pos);
+    this.bytes.writeUInt32LE(Math.floor(v / 0x100000000), this.pos + 4);
     this.pos += 8;
     return this;
   }
@@ -119,15 +118,21 @@ const DOS_MAX_MS = Date.UTC(2107, 11, 31, 23, 59, 58);
  * extra field carries the exact time for readers that honour it.
  */
 export function dosDateTime(date: Date): { time: number; date: number } {
-  let ms = date.getTime();
+  const key = date.getTime();
+  // Archives usually give many entries the same time: remember the last conversion.
+  if (key === lastDos.key) return lastDos.value;
+  let ms = key;
   if (!Number.isFinite(ms) || ms < DOS_MIN_MS) ms = DOS_MIN_MS;
   else if (ms > DOS_MAX_MS) ms = DOS_MAX_MS;
   const d = new Date(ms);
-  return {
+  const value = {
     time: (d.getUTCHours() << 11) | (d.getUTCMinutes() << 5) | (d.getUTCSeconds() >> 1),
     date: ((d.getUTCFullYear() - 1980) << 9) | ((d.getUTCMonth() + 1) << 5) | d.getUTCDate(),
   };
+  lastDos = { key, value };
+  return value;
 }
+let lastDos: { key: number; value: { time: number; date: number } } = { key: NaN, value: { time: 0, date: 0 } };
 
 /** Unix seconds as a signed 32-bit value, clamped (the 0x5455 field cannot express past 2038-01-19). */
 export function unixTime32(date: Date): number {
@@ -339,3 +344,4 @@ export function endOfCentralDirectory(entries: number, cdSize: number, cdOffset:
     .raw(comment) // n comment
     .done();
 }
+

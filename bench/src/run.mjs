@@ -1,0 +1,84 @@
+// `pnpm bench` — the encoder benchmark: zipStream against archiver, yazl, zip.js, client-zip and
+// fflate on one corpus, store and deflate level 6, each run in its own process, runs interleaved
+// (round-robin over shuffled encoders), medians with spread. Also the machine's limits. Every
+// archive is checked by Info-ZIP (`unzip -tqq`) and its entry count, outside the timed region.
+//
+//   node src/run.mjs [--quick] [--rounds N] [--only a,b] [--scale X] [--out results/encoders.json]
+import { spawnSync, execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cpus, loadavg, totalmem } from "node:os";
+import { parseArgs } from "node:util";
+import { buildCorpus, corpusSummary } from "./corpus.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const { values } = parseArgs({ options: {
+  quick: { type: "boolean", default: false },
+  rounds: { type: "string" },
+  only: { type: "string" },
+  scale: { type: "string" },
+  out: { type: "string", default: join(here, "..", "results", "encoders.json") },
+} });
+const rounds = Number(values.rounds ?? (values.quick ? 1 : 5));
+const scale = Number(values.scale ?? (values.quick ? 0.1 : 1));
+const corpusDir = join(root, ".tmp", `bench-corpus-${scale}`);
+const outDir = join(root, ".tmp", "bench-out");
+mkdirSync(outDir, { recursive: true });
+
+const manifest = buildCorpus(corpusDir, scale);
+const manifestPath = join(corpusDir, "manifest.json");
+console.error(`corpus: ${manifest.files.length} files, ${(manifest.bytes / 2 ** 20).toFixed(0)} MiB`, corpusSummary(manifest));
+
+const cases = [];
+for (const method of ["store", "deflate"]) {
+  for (const e of ["zipstream", "archiver", "yazl", "zip.js", "client-zip", "fflate"]) {
+    if (e === "client-zip" && method === "deflate") continue; // client-zip never compresses
+    cases.push({ encoder: e, method });
+  }
+}
+cases.push({ encoder: "limit:crc32", method: "store" }, { encoder: "limit:read-crc-copy", method: "store" }, { encoder: "limit:zlib-1thread", method: "deflate" });
+const only = values.only?.split(",");
+const selected = only ? cases.filter((c) => only.some((o) => c.encoder === o || `${c.encoder}/${c.method}` === o)) : cases;
+
+function shuffle(a, seed) { const r = [...a]; for (let i = r.length - 1; i > 0; i--) { seed = (seed * 1103515245 + 12345) >>> 0; const j = seed % (i + 1); [r[i], r[j]] = [r[j], r[i]]; } return r; }
+
+function verify(c, out) {
+  if (c.encoder.startsWith("limit:")) return { ok: true };
+  execFileSync("unzip", ["-tqq", out], { stdio: "pipe", maxBuffer: 1 << 26 });
+  const listing = execFileSync("unzip", ["-Z1", out], { maxBuffer: 1 << 28 }).toString().split("\n").filter(Boolean);
+  if (listing.length !== manifest.files.length) throw new Error(`${c.encoder}: ${listing.length} entries, expected ${manifest.files.length}`);
+  return { ok: true, size: statSync(out).size };
+}
+
+const runs = [];
+for (let r = 0; r < rounds; r++) {
+  for (const c of shuffle(selected, 1000 + r)) {
+    const out = join(outDir, `${c.encoder.replace(/[:/]/g, "_")}-${c.method}.zip`);
+    rmSync(out, { force: true });
+    const p = spawnSync(process.execPath, [join(here, "encoders.mjs"), c.encoder, c.method, manifestPath, out], { cwd: here, encoding: "utf8", maxBuffer: 1 << 24 });
+    if (p.status !== 0) { console.error(`${c.encoder}/${c.method} failed:\n${p.stderr}`); runs.push({ ...c, round: r, error: p.stderr.slice(0, 2000) }); continue; }
+    const res = JSON.parse(p.stdout.trim().split("\n").pop());
+    const v = verify(c, out);
+    runs.push({ ...res, round: r, outBytes: v.size, load1: loadavg()[0] });
+    console.error(`round ${r + 1}/${rounds} ${c.encoder.padEnd(20)} ${c.method.padEnd(7)} ${(res.bytesIn / 2 ** 20 / res.seconds).toFixed(0).padStart(6)} MiB/s  cpu ${res.cpuSeconds.toFixed(2)} s  rss ${res.maxRssMiB.toFixed(0)} MiB  load ${loadavg()[0].toFixed(2)}`);
+    rmSync(out, { force: true });
+  }
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const summary = selected.map((c) => {
+  const rs = runs.filter((x) => x.encoder === c.encoder && x.method === c.method && !x.error);
+  if (!rs.length) return { ...c, error: runs.find((x) => x.encoder === c.encoder && x.method === c.method)?.error ?? "no run" };
+  const mbs = rs.map((x) => x.bytesIn / 2 ** 20 / x.seconds);
+  return { ...c, runs: rs.length, mibPerSec: median(mbs), mibPerSecMin: Math.min(...mbs), mibPerSecMax: Math.max(...mbs),
+    cpuSeconds: median(rs.map((x) => x.cpuSeconds)), maxRssMiB: median(rs.map((x) => x.maxRssMiB)), outBytes: rs[0].outBytes };
+});
+const result = {
+  date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30),
+  corpus: { files: manifest.files.length, bytes: manifest.bytes, kinds: corpusSummary(manifest) }, rounds, summary, runs,
+};
+mkdirSync(dirname(values.out), { recursive: true });
+writeFileSync(values.out, JSON.stringify(result, null, 2));
+console.log(JSON.stringify(summary.map((s) => ({ case: `${s.encoder}/${s.method}`, MiBps: s.mibPerSec?.toFixed(0), cpu: s.cpuSeconds?.toFixed(2), rss: s.maxRssMiB?.toFixed(0) })), null, 0));

@@ -1,0 +1,61 @@
+// Smoke test of the benchmark's encoder runners: each one, in its own process as in `pnpm bench`,
+// zips a small corpus, and Info-ZIP plus Python's zipfile check the archive and every member's
+// hash. A runner that silently produced a wrong archive would make the benchmark meaningless.
+import { describe, expect, it, beforeAll, afterAll } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+// @ts-expect-error plain ESM module without types
+import { smallCorpus } from "../src/corpus.mjs";
+
+const runner = join(__dirname, "..", "src", "encoders.mjs");
+let dir: string;
+let corpus: { files: { name: string; sha256: string }[]; bytes: number };
+let manifestPath: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "zipstream-bench-smoke-"));
+  corpus = smallCorpus(join(dir, "corpus"));
+  manifestPath = join(dir, "manifest.json");
+  writeFileSync(manifestPath, JSON.stringify(corpus));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const hashesPy = `
+import hashlib, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps({i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()}))`;
+
+const cases: [string, string][] = [];
+for (const e of ["zipstream", "archiver", "yazl", "zip.js", "client-zip", "fflate"]) {
+  cases.push([e, "store"]);
+  if (e !== "client-zip") cases.push([e, "deflate"]);
+}
+
+describe("benchmark encoder runners produce valid archives", () => {
+  it.each(cases)("%s / %s", (encoder, method) => {
+    const out = join(dir, `${encoder}-${method}.zip`);
+    const p = spawnSync(process.execPath, [runner, encoder, method, manifestPath, out], { cwd: join(__dirname, ".."), encoding: "utf8" });
+    expect(p.stderr).toBe("");
+    expect(p.status).toBe(0);
+    const res = JSON.parse(p.stdout.trim());
+    expect(res.bytesIn).toBe(corpus.bytes);
+    expect(res.seconds).toBeGreaterThan(0);
+    expect(res.maxRssMiB).toBeGreaterThan(0);
+    execFileSync("unzip", ["-tqq", out]);
+    const seen = JSON.parse(execFileSync("python3", ["-c", hashesPy, out], { encoding: "utf8" }));
+    expect(Object.keys(seen).sort()).toEqual(corpus.files.map((f) => f.name).sort());
+    for (const f of corpus.files) expect(seen[f.name], f.name).toBe(f.sha256);
+  });
+
+  it("the limit runners process every input byte", () => {
+    for (const limit of ["limit:crc32", "limit:read-crc-copy", "limit:zlib-1thread"]) {
+      const out = join(dir, "limit.bin");
+      const p = spawnSync(process.execPath, [runner, limit, "store", manifestPath, out], { encoding: "utf8" });
+      expect(p.status, p.stderr).toBe(0);
+      expect(JSON.parse(p.stdout).bytesIn).toBe(corpus.bytes);
+    }
+  });
+});

@@ -1,0 +1,72 @@
+import { EXIT_CODES_HELP } from "./exit-codes.js";
+
+export const HELP = `Usage:
+  zipstream [options] <src...> <dest>
+  zipstream [options] --jobs FILE [--parallel N]
+  zipstream cleanup s3://bucket/prefix --older-than AGE [--dry-run]
+
+Streams a ZIP archive of the sources into the destination with flat memory.
+Sources and destination are s3://bucket/key-or-prefix or local paths:
+  local files/directories -> s3://bucket/archive.zip
+  s3://bucket/prefix/     -> archive.zip (local) or s3://bucket/archive.zip
+  local                   -> local.zip
+A source ending in "/" is a prefix (directory); s3://bucket/name is the object "name" if it
+exists, else the prefix "name/". Directories are walked recursively, in sorted order.
+
+S3 connection (flags override the AWS environment variables):
+  --endpoint URL            S3 endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL); implies path-style
+  --region NAME             region (AWS_REGION, AWS_DEFAULT_REGION)
+  --profile NAME            shared-config profile (AWS_PROFILE); default: the AWS default credential chain
+  --path-style              path-style addressing (S3_FORCE_PATH_STYLE=1)
+
+Archive:
+  --method store|deflate    compression method (default store)
+  --level 0-9               deflate level (default 6)
+  --zip64 auto|always|never Zip64 records (default auto: only where a limit needs them)
+  --duplicates error|rename|allow   two entries with one name (default error)
+  --password-env NAME       AES-256 (WinZip AE-2) password from environment variable NAME
+  --password-file FILE      AES-256 password from the first line of FILE
+                            (a password is never accepted as a command-line argument)
+Names:
+  --names relative|full|basename    entry names: relative to the directory or prefix given
+                            (default), the whole key/path, or the last segment only
+  --strip-prefix STR        name = full key/path with STR removed from its start
+  --on-missing error|skip   a missing source key or path (default error)
+
+Upload and read tuning (memory: about concurrency x part size, plus the prefetch window):
+  --part-size SIZE          multipart part size, e.g. 16MiB, 64M (default: planned from the
+                            predicted size, 8 MiB growing when unknown)
+  --equal-parts             every part but the last the same size (Cloudflare R2)
+  --concurrency N           parts uploaded at once (default 4)
+  --prefetch-objects N      S3 objects read ahead (S3 -> S3)
+  --prefetch-bytes SIZE     bytes read ahead (S3 -> S3)
+
+Destination object (S3):
+  --content-type TYPE       default application/zip
+  --content-disposition V   e.g. 'attachment; filename="export.zip"'
+  --cache-control V
+  --storage-class CLASS     e.g. STANDARD_IA
+  --sse AES256|aws:kms      server-side encryption
+  --sse-kms-key-id ID
+  --metadata k=v            user metadata (repeatable)
+  --tag k=v                 object tag (repeatable)
+
+Modes and output:
+  --dry-run                 list the entries, predicted size, Zip64 need and part plan; write nothing
+  --manifest FILE           write a JSON manifest (source, name, size, CRC-32, offset per entry)
+  --jobs FILE               batch: a JSON array or NDJSON of {"src", "dest", "options"}; options
+                            take the flag names above (e.g. {"method": "deflate", "part-size": "16MiB"}),
+                            flags given here are defaults. One result line per job; failed jobs
+                            do not stop the others.
+  --parallel N              jobs run at once in batch mode (default 2)
+  --older-than AGE          cleanup: age such as 24h, 90m, 7d
+  -q, --quiet               no progress or log lines (stderr)
+  --json                    machine-readable summary on stdout
+  -h, --help                this help
+  -V, --version             the version
+
+Progress goes to stderr (a bar on a terminal, log lines otherwise); the summary to stdout.
+SIGINT/SIGTERM abort cleanly: the multipart upload is aborted and no partial output is left.
+
+${EXIT_CODES_HELP}
+`;

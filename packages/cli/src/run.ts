@@ -1,0 +1,334 @@
+import { createWriteStream } from "node:fs";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { predictZipSize, zipStream, type ZipEntry, type ZipEntryInfo, type ZipOptions } from "@zipstream/core";
+import type { S3Dest, S3ObjectRef } from "@zipstream/s3";
+import type { JobOptions } from "./args.js";
+import { UsageError } from "./exit-codes.js";
+import type { Location } from "./location.js";
+import type { Reporter } from "./progress.js";
+import { collectSources, toZipEntries, type PlannedEntry } from "./sources.js";
+
+/** One archive to build. */
+export interface Job {
+  src: Location[];
+  dest: Location;
+  options: JobOptions;
+}
+
+/** One line of the manifest written by `--manifest`. */
+export interface ManifestEntry {
+  source: string;
+  name: string;
+  size: number;
+  compressedSize: number;
+  crc32: number;
+  offset: number;
+  method: string;
+  encrypted: boolean;
+  zip64: boolean;
+}
+
+/** What `--dry-run` reports. */
+export interface DryRunReport {
+  dryRun: true;
+  dest: string;
+  entries: { name: string; source: string; size: number }[];
+  skipped: string[];
+  totalBytes: number;
+  /** Exact archive size; absent with deflate (the compressed size is unknown until compressed). */
+  predictedSize?: number;
+  /** Whether Zip64 records are needed (true/false), or "possible" when the size is unknown. */
+  zip64: boolean | "possible";
+  /** Multipart plan for an S3 destination. */
+  parts?: { partSize: number; partCount?: number; singlePut: boolean; growEvery?: number; maxBytes: number };
+}
+
+/** Summary of a finished archive. */
+export interface JobResult {
+  dest: string;
+  size: number;
+  entries: number;
+  zip64: boolean;
+  parts?: number;
+  etag?: string;
+  versionId?: string;
+  skipped: string[];
+  predictedSize?: number;
+  durationMs: number;
+  manifest?: string;
+}
+
+export interface RunContext {
+  getClient: () => S3Client;
+  signal?: AbortSignal;
+  reporter: Reporter;
+  env?: NodeJS.ProcessEnv;
+}
+
+const MAX_UINT32 = 0xffffffff;
+const MAX_UINT16 = 0xffff;
+
+/**
+ * Reads the password from `--password-env NAME` or `--password-file FILE` (its first line, the
+ * trailing newline removed). Never from argv, never logged.
+ */
+export async function loadPassword(opts: JobOptions, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (opts.passwordEnv !== undefined) {
+    const v = env[opts.passwordEnv];
+    if (v === undefined || v === "") throw new UsageError(`--password-env: environment variable ${opts.passwordEnv} is not set or empty`);
+    return v;
+  }
+  if (opts.passwordFile !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(opts.passwordFile, "utf8");
+    } catch (err) {
+      throw new UsageError(`--password-file: cannot read ${opts.passwordFile}: ${(err as Error).message}`);
+    }
+    const line = text.split(/\r?\n/)[0] ?? "";
+    if (line === "") throw new UsageError(`--password-file: ${opts.passwordFile} is empty`);
+    return line;
+  }
+  return undefined;
+}
+
+function s3Dest(dest: Extract<Location, { kind: "s3" }>, o: JobOptions): S3Dest {
+  return {
+    bucket: dest.bucket,
+    key: dest.key,
+    contentType: o.contentType,
+    contentDisposition: o.contentDisposition,
+    storageClass: o.storageClass,
+    serverSideEncryption: o.sse,
+    sseKmsKeyId: o.sseKmsKeyId,
+    metadata: o.metadata,
+    tags: o.tags,
+    cacheControl: o.cacheControl,
+  };
+}
+
+function zipOptionsOf(o: JobOptions, password: string | undefined): ZipOptions {
+  return { method: o.method, level: o.level, zip64: o.zip64, duplicates: o.duplicates, password };
+}
+
+/** Size-only entries for {@link predictZipSize}: nothing is opened. */
+function sizingEntries(planned: PlannedEntry[]): ZipEntry[] {
+  return planned.map((p) => ({ name: p.name, size: p.size, mtime: p.local?.mtime ?? p.s3?.mtime, source: () => new Uint8Array(0) }));
+}
+
+function predict(planned: PlannedEntry[], o: JobOptions, password: string | undefined): number | undefined {
+  try {
+    return predictZipSize(sizingEntries(planned), zipOptionsOf(o, password));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Zip64 need from sizes alone (APPNOTE 4.4.8-4.4.9, 4.4.21-4.4.22: 32-bit sizes and offsets, 16-bit counts). */
+function zip64Need(planned: PlannedEntry[], predicted: number | undefined, o: JobOptions): boolean | "possible" {
+  if (o.zip64 === "always") return true;
+  if (planned.length >= MAX_UINT16 || planned.some((p) => p.size >= MAX_UINT32)) return true;
+  if (predicted !== undefined) return predicted > MAX_UINT32;
+  // Deflate can grow incompressible data slightly; compare the stored size with some headroom.
+  const total = planned.reduce((s, p) => s + p.size, 0);
+  return total > MAX_UINT32 * 0.99 ? "possible" : false;
+}
+
+/** Plans the job and reports it without writing anything (`--dry-run`). */
+export async function dryRun(job: Job, ctx: RunContext): Promise<DryRunReport> {
+  const collected = await collectSources(job.src, job.options, ctx.getClient, ctx.signal);
+  // The AES overhead is the same for any password: plan with a placeholder, never read the secret.
+  const password = job.options.passwordEnv !== undefined || job.options.passwordFile !== undefined ? "x" : undefined;
+  const predictedSize = predict(collected.entries, job.options, password);
+  const report: DryRunReport = {
+    dryRun: true,
+    dest: job.dest.text,
+    entries: collected.entries.map((e) => ({ name: e.name, source: e.source, size: e.size })),
+    skipped: collected.skipped,
+    totalBytes: collected.entries.reduce((s, e) => s + e.size, 0),
+    predictedSize,
+    zip64: zip64Need(collected.entries, predictedSize, job.options),
+  };
+  if (job.dest.kind === "s3") {
+    const { planParts } = await import("@zipstream/s3");
+    const plan = planParts(predictedSize, { partSize: job.options.partSize, equalParts: job.options.equalParts });
+    report.parts = {
+      partSize: plan.partSize,
+      partCount: plan.partCount,
+      singlePut: plan.singlePut,
+      growEvery: plan.growEvery,
+      maxBytes: plan.maxBytes,
+    };
+  }
+  return report;
+}
+
+/** Builds one archive: S3 to S3 through `zipS3Keys`, anything else through `zipStream`. */
+export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
+  const started = Date.now();
+  const o = job.options;
+  const password = await loadPassword(o, ctx.env);
+  const collected = await collectSources(job.src, o, ctx.getClient, ctx.signal);
+  if (collected.entries.length === 0) {
+    throw Object.assign(new Error(`nothing to zip: every source is missing (${collected.skipped.join(", ")})`), {
+      code: "ERR_S3_EMPTY_SOURCE",
+    });
+  }
+  const totalBytes = collected.entries.reduce((s, e) => s + e.size, 0);
+  const predictedSize = predict(collected.entries, o, password);
+  const manifest: ManifestEntry[] = [];
+  const sourceByName = new Map<string, string>();
+  for (const e of collected.entries) sourceByName.set(e.name, e.source);
+  const record = (info: ZipEntryInfo, source: string | undefined) => {
+    if (o.manifest === undefined) return;
+    manifest.push({
+      source: source ?? sourceByName.get(info.name) ?? "",
+      name: info.name,
+      size: info.size,
+      compressedSize: info.compressedSize,
+      crc32: info.crc32,
+      offset: info.offset,
+      method: info.method,
+      encrypted: info.encrypted,
+      zip64: info.zip64,
+    });
+  };
+  ctx.reporter.start(`${job.src.map((s) => s.text).join(" ")} -> ${job.dest.text}`, {
+    entries: collected.entries.length,
+    bytes: totalBytes,
+  });
+  const entriesTotal = collected.entries.length;
+  let result: JobResult;
+  try {
+    if (job.dest.kind === "s3" && collected.entries.every((e) => e.s3)) {
+      // All S3: zipS3Keys reads with bounded prefetch. The listing is passed as refs so that the
+      // names, sizes and ETags planned here are exactly what gets zipped.
+      const refs: S3ObjectRef[] = collected.entries.map((e) => ({
+        bucket: e.s3!.bucket,
+        key: e.s3!.key,
+        name: e.name,
+        size: e.size,
+        etag: e.s3!.etag,
+      }));
+      const iterable: Iterable<S3ObjectRef> = { [Symbol.iterator]: () => refs[Symbol.iterator]() };
+      const { zipS3Keys } = await import("@zipstream/s3");
+      const r = await zipS3Keys({
+        client: ctx.getClient(),
+        src: iterable,
+        dest: s3Dest(job.dest, o),
+        method: o.method,
+        level: o.level,
+        partSize: o.partSize,
+        equalParts: o.equalParts,
+        concurrency: o.concurrency,
+        prefetch: { objects: o.prefetchObjects, bytes: o.prefetchBytes },
+        onMissing: o.onMissing,
+        duplicates: o.duplicates,
+        zip64: o.zip64,
+        password,
+        signal: ctx.signal,
+        onProgress: (p) => ctx.reporter.update({ entries: p.entries, entriesTotal, bytesIn: p.bytesIn, bytesOut: p.bytesOut, bytesTotal: totalBytes }),
+        onEntry: (e) => record(e, `s3://${e.bucket}/${e.key}`),
+      });
+      result = {
+        dest: job.dest.text,
+        size: r.size,
+        entries: r.entries,
+        zip64: r.zip64,
+        parts: r.parts,
+        etag: r.etag,
+        versionId: r.versionId,
+        skipped: [...collected.skipped, ...r.skipped],
+        predictedSize: r.predictedSize ?? predictedSize,
+        durationMs: 0,
+      };
+    } else {
+      let zip64 = false;
+      const archive = zipStream(toZipEntries(collected.entries, ctx.getClient, ctx.signal), {
+        ...zipOptionsOf(o, password),
+        signal: ctx.signal,
+        onProgress: (p) => ctx.reporter.update({ entries: p.entries, entriesTotal, bytesIn: p.bytesIn, bytesOut: p.bytesOut, bytesTotal: totalBytes }),
+        onEntry: (info) => {
+          if (info.zip64) zip64 = true;
+          record(info, undefined);
+        },
+      });
+      if (job.dest.kind === "s3") {
+        const { uploadStream } = await import("@zipstream/s3");
+        const r = await uploadStream({
+          client: ctx.getClient(),
+          dest: s3Dest(job.dest, o),
+          body: archive,
+          totalSize: predictedSize,
+          partSize: o.partSize,
+          equalParts: o.equalParts,
+          concurrency: o.concurrency,
+          signal: ctx.signal,
+        });
+        result = {
+          dest: job.dest.text,
+          size: r.size,
+          entries: archive.stats.entries,
+          zip64: archive.stats.zip64 || zip64,
+          parts: r.parts,
+          etag: r.etag,
+          versionId: r.versionId,
+          skipped: collected.skipped,
+          predictedSize,
+          durationMs: 0,
+        };
+      } else {
+        const size = await writeLocal(archive, job.dest.path, ctx.signal);
+        result = {
+          dest: job.dest.text,
+          size,
+          entries: archive.stats.entries,
+          zip64: archive.stats.zip64 || zip64,
+          skipped: collected.skipped,
+          predictedSize,
+          durationMs: 0,
+        };
+      }
+    }
+  } finally {
+    ctx.reporter.stop();
+  }
+  if (o.manifest !== undefined) {
+    await writeFile(o.manifest, `${JSON.stringify({ archive: job.dest.text, size: result.size, entries: manifest }, null, 2)}\n`);
+    result.manifest = o.manifest;
+  }
+  result.durationMs = Date.now() - started;
+  return result;
+}
+
+/**
+ * Writes the archive next to `dest` under a temporary name and renames it on success, so a failed
+ * or interrupted run never leaves a truncated zip behind.
+ */
+async function writeLocal(archive: Readable, dest: string, signal?: AbortSignal): Promise<number> {
+  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.partial`);
+  let size = 0;
+  let out;
+  try {
+    out = createWriteStream(tmp, { flags: "wx" });
+    await new Promise<void>((resolve, reject) => {
+      out!.once("open", () => resolve());
+      out!.once("error", reject);
+    });
+  } catch (err) {
+    throw Object.assign(new Error(`cannot write ${dest}: ${(err as Error).message}`), { code: "ERR_LOCAL_DEST", cause: err });
+  }
+  try {
+    await pipeline(archive, out, { signal });
+    size = out.bytesWritten;
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  return size;
+}

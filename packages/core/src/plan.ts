@@ -1,0 +1,610 @@
+/**
+ * The layout plan: the single source of truth for what the archive looks like.
+ *
+ * The writer (`zip-stream.ts`) and the predictor ({@link predictZipSize}) both call these
+ * functions, so the Zip64 decisions, header sizes and the presence of data descriptors cannot
+ * drift apart. Tests assert predictor == writer output length byte for byte.
+ */
+import { ZipError } from "./errors.js";
+import { ByteStore, NameTable, checkName, checkNameLength, hashBytes, renamed, utf8 } from "./names.js";
+import {
+  CENTRAL_HEADER_FIXED,
+  DATA_DESCRIPTOR_32,
+  DATA_DESCRIPTOR_64,
+  EOCD_FIXED,
+  EXTENDED_TIMESTAMP_LENGTH,
+  FLAG_DATA_DESCRIPTOR,
+  FLAG_ENCRYPTED,
+  FLAG_UTF8,
+  LOCAL_HEADER_FIXED,
+  MAX_UINT16,
+  MAX_UINT32,
+  METHOD_AES,
+  METHOD_DEFLATE,
+  METHOD_STORE,
+  VERSION_AES,
+  VERSION_DEFAULT,
+  VERSION_MADE_BY,
+  VERSION_ZIP64,
+  ZIP64_EOCD_LENGTH,
+  ZIP64_LOCATOR_LENGTH,
+  centralDirectoryHeader,
+  dataDescriptor,
+  dosDateTime,
+  endOfCentralDirectory,
+  extendedTimestampExtra,
+  localFileHeader,
+  unixTime32,
+  zip64EndOfCentralDirectory,
+  zip64EndOfCentralDirectoryLocator,
+  zip64ExtraCentral,
+  zip64ExtraCentralLength,
+  zip64ExtraLocal,
+} from "./records.js";
+import { AES_EXTRA_LENGTH, AES_OVERHEAD, aesExtraField } from "./aes/index.js";
+import type { DuplicatePolicy, EntryType, Zip64Mode, ZipEntry, ZipMethod, ZipOptions, ZipSource, ZipSourceFactory } from "./types.js";
+
+export { AES_EXTRA_LENGTH, AES_OVERHEAD };
+
+/** Local header Zip64 extra: header 4 + two 8-byte sizes (APPNOTE 4.5.3). */
+export const ZIP64_LOCAL_EXTRA_LENGTH = 20;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  method: ZipMethod;
+  level: number;
+  zip64: Zip64Mode;
+  comment: Uint8Array;
+  duplicates: DuplicatePolicy;
+  password: string | undefined;
+  defaultMtime: Date;
+  highWaterMark: number;
+  signal: AbortSignal | undefined;
+  onProgress: ZipOptions["onProgress"];
+  onEntry: ZipOptions["onEntry"];
+  randomBytes: ZipOptions["randomBytes"];
+}
+
+function optionError(name: string, why: string): TypeError {
+  return new TypeError(`zipstream: option "${name}" ${why}`);
+}
+
+/** Validates options once, up front; a bad option throws a TypeError naming it. */
+export function resolveOptions(options: ZipOptions | undefined): ResolvedOptions {
+  const o = options ?? {};
+  if (typeof o !== "object") throw new TypeError("zipstream: options must be an object");
+  const oneOf = <T extends string>(name: string, v: unknown, allowed: readonly T[], dflt: T): T => {
+    if (v === undefined) return dflt;
+    if (!allowed.includes(v as T)) throw optionError(name, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`);
+    return v as T;
+  };
+  const fn = (name: string, v: unknown): void => {
+    if (v !== undefined && typeof v !== "function") throw optionError(name, "must be a function");
+  };
+  const method = oneOf("method", o.method, ["store", "deflate"] as const, "deflate");
+  const level = o.level ?? 6;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw optionError("level", "must be an integer 0-9");
+  const zip64 = oneOf("zip64", o.zip64, ["auto", "always", "never"] as const, "auto");
+  const duplicates = oneOf("duplicates", o.duplicates, ["error", "rename", "allow"] as const, "error");
+  if (o.comment !== undefined && typeof o.comment !== "string") throw optionError("comment", "must be a string");
+  const comment = utf8(o.comment ?? "");
+  if (comment.length > MAX_UINT16) throw optionError("comment", "is over 65,535 bytes in UTF-8");
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw optionError("signal", "must be an AbortSignal");
+  fn("onProgress", o.onProgress);
+  fn("onEntry", o.onEntry);
+  fn("randomBytes", o.randomBytes);
+  if (o.password !== undefined && (typeof o.password !== "string" || o.password.length === 0)) {
+    throw optionError("password", "must be a non-empty string");
+  }
+  if (o.defaultMtime !== undefined && !(o.defaultMtime instanceof Date && Number.isFinite(o.defaultMtime.getTime()))) {
+    throw optionError("defaultMtime", "must be a valid Date");
+  }
+  const hwm = o.highWaterMark ?? 1 << 20;
+  if (!Number.isInteger(hwm) || hwm < 1) throw optionError("highWaterMark", "must be a positive integer");
+  return {
+    method,
+    level,
+    zip64,
+    comment,
+    duplicates,
+    password: o.password,
+    defaultMtime: o.defaultMtime ?? new Date(),
+    highWaterMark: hwm,
+    signal: o.signal,
+    onProgress: o.onProgress,
+    onEntry: o.onEntry,
+    randomBytes: o.randomBytes,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entries
+
+/** An entry after validation (before duplicate handling). */
+export interface NormalizedEntry {
+  name: string;
+  type: EntryType;
+  method: ZipMethod;
+  level: number;
+  /** Uncompressed size when known up front (declared, in-memory source, or directory). */
+  size: number | undefined;
+  crc32: number | undefined;
+  /** Declared compressed size (deflate only, before encryption). */
+  compressedSize: number | undefined;
+  /** The bytes, when the source is in memory (Uint8Array or string): CRC computable up front. */
+  buffered: Uint8Array | undefined;
+  source: ZipSource | ZipSourceFactory | undefined;
+  path: string | undefined;
+  mtime: Date;
+  /** Full Unix mode including the file type bits. */
+  mode: number;
+  comment: Uint8Array;
+  password: string | undefined;
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+
+function entryError(name: string, why: string): ZipError {
+  return new ZipError("ERR_INVALID_ENTRY", `entry ${JSON.stringify(name)}: ${why}`, { entry: name });
+}
+
+/** Validates one entry (name rules, field types) and applies defaults. */
+export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions): NormalizedEntry {
+  if (entry === null || typeof entry !== "object") throw new ZipError("ERR_INVALID_ENTRY", "entry must be an object");
+  const rawName = entry.name;
+  const label = typeof rawName === "string" ? rawName : String(rawName);
+  const type = entry.type ?? "file";
+  if (type !== "file" && type !== "directory" && type !== "symlink") throw entryError(label, `unknown type ${JSON.stringify(type)}`);
+  const name = checkName(rawName, type === "directory");
+  const bad = (why: string): never => {
+    throw entryError(name, why);
+  };
+  const method = entry.method ?? opts.method;
+  if (method !== "store" && method !== "deflate") bad(`method must be "store" or "deflate"`);
+  const level = entry.level ?? opts.level;
+  if (!Number.isInteger(level) || level < 0 || level > 9) bad("level must be an integer 0-9");
+  const isSize = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (entry.size !== undefined && !isSize(entry.size)) bad("size must be a non-negative safe integer");
+  if (entry.compressedSize !== undefined && !isSize(entry.compressedSize)) bad("compressedSize must be a non-negative safe integer");
+  if (entry.crc32 !== undefined && !(Number.isInteger(entry.crc32) && entry.crc32 >= 0 && entry.crc32 <= MAX_UINT32)) {
+    bad("crc32 must be an unsigned 32-bit integer");
+  }
+  if (entry.mtime !== undefined && !(entry.mtime instanceof Date && Number.isFinite(entry.mtime.getTime()))) bad("mtime must be a valid Date");
+  if (entry.mode !== undefined && !(Number.isInteger(entry.mode) && entry.mode >= 0 && entry.mode <= 0xffff)) bad("mode must be an integer 0..0o177777");
+  if (entry.comment !== undefined && typeof entry.comment !== "string") bad("comment must be a string");
+  const comment = utf8(entry.comment ?? "");
+  if (comment.length > MAX_UINT16) bad("comment is over 65,535 bytes in UTF-8");
+  if (entry.password !== undefined && entry.password !== null && (typeof entry.password !== "string" || entry.password.length === 0)) {
+    bad("password must be a non-empty string or null");
+  }
+  const password = entry.password === null ? undefined : (entry.password ?? opts.password);
+
+  let source = entry.source;
+  let path = entry.path;
+  let buffered: Uint8Array | undefined;
+  let size = entry.size;
+  let fileMethod: ZipMethod = method;
+  let typeBits = S_IFREG;
+  let defaultPerm = 0o644;
+  if (type === "directory") {
+    if (source !== undefined || path !== undefined) bad("a directory has no source or path");
+    if (size !== undefined && size !== 0) bad("a directory has size 0");
+    size = 0;
+    fileMethod = "store";
+    typeBits = S_IFDIR;
+    defaultPerm = 0o755;
+    source = undefined;
+    path = undefined;
+  } else {
+    if ((source === undefined) === (path === undefined)) bad("needs exactly one of source or path");
+    if (path !== undefined && (typeof path !== "string" || path.length === 0)) bad("path must be a non-empty string");
+    if (source !== undefined && source !== null && typeof source === "object" && "then" in (source as object)) {
+      bad("source must not be a promise (use a function returning one)");
+    }
+    if (source === null) bad("source must not be null");
+    if (typeof source === "string") buffered = utf8(source);
+    else if (source instanceof Uint8Array) buffered = source;
+    if (buffered !== undefined) {
+      if (size !== undefined && size !== buffered.length) {
+        throw new ZipError("ERR_SIZE_MISMATCH", `entry ${JSON.stringify(name)}: declared size ${size} but the source has ${buffered.length} bytes`, { entry: name });
+      }
+      size = buffered.length;
+    }
+    if (type === "symlink") {
+      // Symlink targets are tiny and every reader expects them stored.
+      fileMethod = "store";
+      typeBits = S_IFLNK;
+      defaultPerm = 0o777;
+    }
+  }
+  const mode = entry.mode === undefined ? typeBits | defaultPerm : (entry.mode & S_IFMT) === 0 ? typeBits | entry.mode : entry.mode;
+  return {
+    name,
+    type,
+    method: fileMethod,
+    level,
+    size,
+    crc32: entry.crc32,
+    compressedSize: fileMethod === "deflate" ? entry.compressedSize : undefined,
+    buffered,
+    source,
+    path,
+    mtime: entry.mtime ?? opts.defaultMtime,
+    mode,
+    comment,
+    password: type === "directory" ? undefined : password,
+  };
+}
+
+/**
+ * Duplicate-name policy over compact storage. The names live in the writer's central directory
+ * store (or, for the predictor, in a private byte store).
+ */
+export class NameRegistry {
+  private readonly table: NameTable;
+  private readonly own: ByteStore | undefined;
+
+  /** @param nameAt reads back a name from its stored position (writer: from central records). */
+  constructor(
+    private readonly policy: DuplicatePolicy,
+    nameAt?: (pos: number) => Uint8Array,
+  ) {
+    if (nameAt === undefined) {
+      const own = new ByteStore();
+      this.own = own;
+      nameAt = (pos) => {
+        const len = own.view(pos, 2);
+        return own.view(pos + 2, len[0] | (len[1] << 8));
+      };
+    }
+    this.table = new NameTable(nameAt);
+  }
+
+  /**
+   * Applies the policy: returns the final name and its bytes. Throws ERR_DUPLICATE_NAME under
+   * "error". Under "rename", "a.txt" becomes "a (1).txt", then "a (2).txt", ...
+   */
+  resolve(name: string): { name: string; bytes: Uint8Array; hash: number } {
+    let bytes = utf8(name);
+    checkNameLength(name, bytes);
+    if (this.policy === "allow") return { name, bytes, hash: 0 };
+    let hash = hashBytes(bytes);
+    if (!this.table.has(bytes, hash)) return { name, bytes, hash };
+    if (this.policy === "error") throw new ZipError("ERR_DUPLICATE_NAME", `duplicate entry name ${JSON.stringify(name)}`, { entry: name });
+    for (let n = 1; ; n++) {
+      const candidate = renamed(name, n);
+      bytes = utf8(candidate);
+      checkNameLength(candidate, bytes);
+      hash = hashBytes(bytes);
+      if (!this.table.has(bytes, hash)) return { name: candidate, bytes, hash };
+    }
+  }
+
+  /** Records a name once its entry is committed; `pos` locates it for `nameAt`. */
+  commit(hash: number, bytes: Uint8Array, pos?: number): void {
+    if (this.policy === "allow") return;
+    if (this.own !== undefined) {
+      const rec = new Uint8Array(2 + bytes.length);
+      rec[0] = bytes.length & 0xff;
+      rec[1] = bytes.length >> 8;
+      rec.set(bytes, 2);
+      pos = this.own.append(rec);
+    }
+    this.table.add(hash, pos!);
+  }
+
+  get memoryBytes(): number {
+    return this.table.capacityBytes + (this.own?.capacity ?? 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layout of one entry
+
+/** Everything about an entry's records that is decided before its data is written. */
+export interface EntryLayout {
+  name: Uint8Array;
+  comment: Uint8Array;
+  /** Method field of the headers: 0, 8, or 99 (AES). */
+  methodField: number;
+  /** The real compression method (inside the AES extra when encrypted). */
+  realMethod: number;
+  flags: number;
+  versionNeeded: number;
+  dosTime: number;
+  dosDate: number;
+  unixMtime: number;
+  externalAttributes: number;
+  encrypted: boolean;
+  /** Zip64 sizes for this entry: Zip64 extra in local and central header, 64-bit descriptor. */
+  zip64: boolean;
+  /** A data descriptor follows the data (CRC or sizes not known before the data). */
+  descriptor: boolean;
+  /** Known before the data: uncompressed size, stored size (after compression + encryption), CRC. */
+  size: number | undefined;
+  dataSize: number | undefined;
+  crc32: number | undefined;
+}
+
+/**
+ * Upper bound of raw deflate output for `n` input bytes: zlib's deflateBound() plus the sync-flush
+ * markers of the parallel block compressor (one per 1 MiB block). Used only to decide Zip64.
+ */
+export function deflateBound(n: number): number {
+  return n + Math.ceil(n / 4096) + Math.ceil(n / 16384) + Math.ceil(n / (1 << 25)) + 13 + 16 * Math.ceil(n / (1 << 20));
+}
+
+/**
+ * THE Zip64 predicate for one entry's sizes.
+ * - "always": yes. "never": no (limits are enforced by {@link assertFitsWithoutZip64}).
+ * - "auto": yes when the size is unknown up front (so a stream of any length can be written and
+ *   strict readers see a Zip64 extra matching the 64-bit descriptor), or when the size or the
+ *   largest possible stored size reaches 0xFFFFFFFF.
+ */
+export function entryNeedsZip64(mode: Zip64Mode, size: number | undefined, maxDataSize: number | undefined): boolean {
+  if (mode === "always") return true;
+  if (mode === "never") return false;
+  if (size === undefined || maxDataSize === undefined) return true;
+  return size >= MAX_UINT32 || maxDataSize >= MAX_UINT32;
+}
+
+/** Whether the central header needs the local header offset in the Zip64 extra. */
+export function offsetNeedsZip64(mode: Zip64Mode, offset: number): boolean {
+  return mode === "always" || offset >= MAX_UINT32;
+}
+
+/** Whether the end of the archive needs the Zip64 EOCD record and locator. */
+export function endNeedsZip64(mode: Zip64Mode, entries: number, cdSize: number, cdOffset: number): boolean {
+  return mode === "always" || entries >= MAX_UINT16 || cdSize >= MAX_UINT32 || cdOffset >= MAX_UINT32;
+}
+
+/**
+ * Decides an entry's records. `size` may be more precise than `n.size` (the writer knows a
+ * local file's size once it has opened it).
+ */
+export function layoutEntry(n: NormalizedEntry, nameBytes: Uint8Array, mode: Zip64Mode, size = n.size, crc = n.crc32): EntryLayout {
+  const encrypted = n.password !== undefined;
+  const realMethod = n.method === "deflate" ? METHOD_DEFLATE : METHOD_STORE;
+  const overhead = encrypted ? AES_OVERHEAD : 0;
+  let dataSize: number | undefined;
+  let maxDataSize: number | undefined;
+  if (size !== undefined) {
+    if (n.method === "store") dataSize = maxDataSize = size + overhead;
+    else if (n.compressedSize !== undefined) dataSize = maxDataSize = n.compressedSize + overhead;
+    else maxDataSize = deflateBound(size) + overhead;
+  }
+  const isDir = n.type === "directory";
+  // AE-2 stores CRC 0, so an encrypted stored entry of known size needs no descriptor either.
+  const crcKnown = encrypted || crc !== undefined || isDir;
+  const descriptor = !isDir && !(n.method === "store" && size !== undefined && crcKnown);
+  const zip64 = entryNeedsZip64(mode, size, maxDataSize);
+  const dt = dosDateTime(n.mtime);
+  let flags = FLAG_UTF8;
+  if (descriptor) flags |= FLAG_DATA_DESCRIPTOR;
+  if (encrypted) flags |= FLAG_ENCRYPTED;
+  let versionNeeded = VERSION_DEFAULT;
+  if (zip64) versionNeeded = VERSION_ZIP64;
+  if (encrypted) versionNeeded = VERSION_AES;
+  // MS-DOS directory attribute (0x10) in the low byte helps Windows readers (APPNOTE 4.4.15).
+  const externalAttributes = ((n.mode << 16) >>> 0) + (isDir ? 0x10 : 0);
+  return {
+    name: nameBytes,
+    comment: n.comment,
+    methodField: encrypted ? METHOD_AES : realMethod,
+    realMethod,
+    flags,
+    versionNeeded,
+    dosTime: dt.time,
+    dosDate: dt.date,
+    unixMtime: unixTime32(n.mtime),
+    externalAttributes,
+    encrypted,
+    zip64,
+    descriptor,
+    size,
+    dataSize: descriptor ? undefined : dataSize,
+    crc32: descriptor ? undefined : encrypted ? 0 : isDir ? 0 : crc,
+  };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+function aesExtra(l: EntryLayout): Uint8Array {
+  return l.encrypted ? aesExtraField(l.realMethod) : NO_BYTES;
+}
+
+export function localExtraLength(l: EntryLayout): number {
+  return (l.zip64 ? ZIP64_LOCAL_EXTRA_LENGTH : 0) + (l.encrypted ? AES_EXTRA_LENGTH : 0) + EXTENDED_TIMESTAMP_LENGTH;
+}
+
+export function localHeaderLength(l: EntryLayout): number {
+  return LOCAL_HEADER_FIXED + l.name.length + localExtraLength(l);
+}
+
+export function descriptorLength(l: EntryLayout): number {
+  return l.descriptor ? (l.zip64 ? DATA_DESCRIPTOR_64 : DATA_DESCRIPTOR_32) : 0;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * The local header. With a descriptor, CRC and sizes are 0 (APPNOTE 4.4.4 bit 3); under Zip64
+ * the 32-bit size slots hold 0xFFFFFFFF and the Zip64 extra holds the sizes (0 when deferred).
+ */
+export function buildLocalHeader(l: EntryLayout): Uint8Array {
+  const size = l.descriptor ? 0 : l.size!;
+  const dataSize = l.descriptor ? 0 : l.dataSize!;
+  const extras: Uint8Array[] = [];
+  if (l.zip64) extras.push(zip64ExtraLocal(size, dataSize));
+  extras.push(aesExtra(l));
+  extras.push(extendedTimestampExtra(l.unixMtime));
+  const extra = concat(extras);
+  return localFileHeader({
+    versionNeeded: l.versionNeeded,
+    flags: l.flags,
+    method: l.methodField,
+    dosTime: l.dosTime,
+    dosDate: l.dosDate,
+    crc32: l.descriptor ? 0 : l.crc32!,
+    compressedSize: l.zip64 ? MAX_UINT32 : dataSize,
+    uncompressedSize: l.zip64 ? MAX_UINT32 : size,
+    name: l.name,
+    extra,
+  });
+}
+
+/** The data descriptor for an entry that has one. AE-2 writes CRC 0. */
+export function buildDescriptor(l: EntryLayout, crc: number, dataSize: number, size: number): Uint8Array {
+  return dataDescriptor(l.encrypted ? 0 : crc, dataSize, size, l.zip64);
+}
+
+export function centralHeaderLength(l: EntryLayout, offset: number, mode: Zip64Mode): number {
+  const fields = (l.zip64 ? 2 : 0) + (offsetNeedsZip64(mode, offset) ? 1 : 0);
+  return (
+    CENTRAL_HEADER_FIXED +
+    l.name.length +
+    zip64ExtraCentralLength(fields) +
+    (l.encrypted ? AES_EXTRA_LENGTH : 0) +
+    EXTENDED_TIMESTAMP_LENGTH +
+    l.comment.length
+  );
+}
+
+/** Offset of the name inside a central directory header (for reading names back). */
+export const CENTRAL_NAME_OFFSET = CENTRAL_HEADER_FIXED;
+
+/**
+ * The central directory header once the entry's data is written. A Zip64 entry has both sizes
+ * in the Zip64 extra (0xFFFFFFFF in the header), as in its local header; the offset moves there
+ * when it does not fit (or always under "always").
+ */
+export function buildCentralHeader(l: EntryLayout, crc: number, dataSize: number, size: number, offset: number, mode: Zip64Mode): Uint8Array {
+  const offset64 = offsetNeedsZip64(mode, offset);
+  const extras: Uint8Array[] = [];
+  if (l.zip64 || offset64) {
+    extras.push(
+      zip64ExtraCentral({
+        uncompressedSize: l.zip64 ? size : undefined,
+        compressedSize: l.zip64 ? dataSize : undefined,
+        localHeaderOffset: offset64 ? offset : undefined,
+      }),
+    );
+  }
+  extras.push(aesExtra(l));
+  extras.push(extendedTimestampExtra(l.unixMtime));
+  return centralDirectoryHeader({
+    versionMadeBy: VERSION_MADE_BY,
+    versionNeeded: offset64 && l.versionNeeded < VERSION_ZIP64 ? VERSION_ZIP64 : l.versionNeeded,
+    flags: l.flags,
+    method: l.methodField,
+    dosTime: l.dosTime,
+    dosDate: l.dosDate,
+    crc32: l.encrypted ? 0 : crc,
+    compressedSize: l.zip64 ? MAX_UINT32 : dataSize,
+    uncompressedSize: l.zip64 ? MAX_UINT32 : size,
+    localHeaderOffset: offset64 ? MAX_UINT32 : offset,
+    internalAttributes: 0,
+    externalAttributes: l.externalAttributes,
+    name: l.name,
+    extra: concat(extras),
+    comment: l.comment,
+  });
+}
+
+/** Throws ERR_ZIP64_REQUIRED (under "never") when a value cannot be written without Zip64. */
+export function zip64Required(what: string, entry?: string): ZipError {
+  return new ZipError("ERR_ZIP64_REQUIRED", `${what} needs Zip64 but the zip64 option is "never"`, entry === undefined ? {} : { entry });
+}
+
+export function endRecordsLength(mode: Zip64Mode, entries: number, cdSize: number, cdOffset: number, commentLength: number): number {
+  return (endNeedsZip64(mode, entries, cdSize, cdOffset) ? ZIP64_EOCD_LENGTH + ZIP64_LOCATOR_LENGTH : 0) + EOCD_FIXED + commentLength;
+}
+
+/**
+ * Zip64 EOCD + locator (when needed) and the EOCD. EOCD fields that fit keep their real values
+ * (readers without Zip64 support still work on small forced-Zip64 archives); those that do not
+ * fit are set to 0xFFFF / 0xFFFFFFFF (APPNOTE 4.4.1.4).
+ */
+export function buildEndRecords(mode: Zip64Mode, entries: number, cdSize: number, cdOffset: number, comment: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  if (endNeedsZip64(mode, entries, cdSize, cdOffset)) {
+    if (mode === "never") throw zip64Required("the end of central directory");
+    const z64Offset = cdOffset + cdSize;
+    parts.push(zip64EndOfCentralDirectory(entries, cdSize, cdOffset));
+    parts.push(zip64EndOfCentralDirectoryLocator(z64Offset));
+  }
+  parts.push(
+    endOfCentralDirectory(
+      Math.min(entries, MAX_UINT16),
+      Math.min(cdSize, MAX_UINT32),
+      Math.min(cdOffset, MAX_UINT32),
+      comment,
+    ),
+  );
+  return concat(parts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Predictor
+
+/**
+ * The exact byte length of the archive `zipStream(entries, options)` would produce, when it can
+ * be known without reading any data: every entry's size is known (declared `size`, a string or
+ * Uint8Array source, or a directory) and it is stored, or deflated with a declared
+ * `compressedSize`. Otherwise `undefined`. Encryption adds {@link AES_OVERHEAD} bytes per entry.
+ *
+ * Consumes `entries` (pass an array, not a one-shot generator, if you will zip them afterwards).
+ * Applies the same name validation and `duplicates` policy as the writer and throws the same
+ * ZipError for invalid entries, and ERR_ZIP64_REQUIRED when `zip64: "never"` cannot hold them.
+ * Memory: about 24 bytes per entry plus its name under `duplicates` "error"/"rename".
+ */
+export function predictZipSize(entries: Iterable<ZipEntry>, options?: ZipOptions): number | undefined {
+  const opts = resolveOptions(options);
+  const mode = opts.zip64;
+  const names = new NameRegistry(opts.duplicates);
+  let offset = 0;
+  let cdSize = 0;
+  let count = 0;
+  let known = true;
+  for (const entry of entries) {
+    const n = normalizeEntry(entry, opts);
+    const resolved = names.resolve(n.name);
+    names.commit(resolved.hash, resolved.bytes);
+    count++;
+    if (!known) continue;
+    // An in-memory source's CRC is computed by the writer before its header (value irrelevant here).
+    const l = layoutEntry(n, resolved.bytes, mode, n.size, n.crc32 ?? (n.buffered !== undefined && n.method === "store" ? 0 : undefined));
+    const overhead = l.encrypted ? AES_OVERHEAD : 0;
+    const dataSize = n.method === "store" ? (n.size === undefined ? undefined : n.size + overhead) : n.compressedSize === undefined ? undefined : n.compressedSize + overhead;
+    if (n.size === undefined || dataSize === undefined) {
+      known = false;
+      continue;
+    }
+    if (mode === "never") {
+      if (count >= MAX_UINT16) throw zip64Required(`entry number ${count}`, resolved.name);
+      if (offset >= MAX_UINT32) throw zip64Required("the entry's offset", resolved.name);
+      if (n.size >= MAX_UINT32 || dataSize >= MAX_UINT32) throw zip64Required("the entry's size", resolved.name);
+    }
+    cdSize += centralHeaderLength(l, offset, mode);
+    offset += localHeaderLength(l) + dataSize + descriptorLength(l);
+  }
+  if (!known) return undefined;
+  if (mode === "never" && (cdSize >= MAX_UINT32 || offset >= MAX_UINT32)) throw zip64Required("the central directory");
+  return offset + cdSize + endRecordsLength(mode, count, cdSize, offset, opts.comment.length);
+}

@@ -1,0 +1,177 @@
+/**
+ * Source adapters: every accepted source shape becomes one pull interface, {@link SourceReader}.
+ * Nothing is opened before {@link openSource} is called (the writer calls it when the entry's
+ * turn comes), and `close()` releases whatever was opened, even while a read is pending.
+ */
+import { open, type FileHandle } from "node:fs/promises";
+import { Readable } from "node:stream";
+import type { ZipSource, ZipSourceFactory } from "./types.js";
+
+/** Default read size for `path` sources: large reads keep syscalls and awaits per byte low. */
+export const FILE_CHUNK_SIZE = 1 << 20;
+
+export interface SourceReader {
+  /** The next non-empty chunk, or `null` at the end. */
+  read(): Promise<Uint8Array | null>;
+  /** Releases the source (destroys a stream, cancels a web stream, closes a file). Idempotent. */
+  close(): Promise<void>;
+  /** Size known after opening (a file's size from fstat), if any. */
+  readonly size?: number;
+}
+
+function toChunk(c: unknown): Uint8Array {
+  if (c instanceof Uint8Array) return c;
+  if (typeof c === "string") return Buffer.from(c, "utf8");
+  if (c instanceof ArrayBuffer) return new Uint8Array(c);
+  throw new TypeError(`source produced a chunk of type ${c === null ? "null" : typeof c}; expected Uint8Array`);
+}
+
+function isReadableStream(s: unknown): s is ReadableStream<Uint8Array> {
+  return typeof s === "object" && s !== null && typeof (s as ReadableStream).getReader === "function";
+}
+
+function isNodeReadable(s: unknown): s is Readable {
+  return s instanceof Readable || (typeof s === "object" && s !== null && typeof (s as Readable).pipe === "function" && typeof (s as Readable).read === "function");
+}
+
+class BytesReader implements SourceReader {
+  private done = false;
+  constructor(private readonly bytes: Uint8Array) {}
+  get size(): number {
+    return this.bytes.length;
+  }
+  async read(): Promise<Uint8Array | null> {
+    if (this.done || this.bytes.length === 0) return null;
+    this.done = true;
+    return this.bytes;
+  }
+  async close(): Promise<void> {
+    this.done = true;
+  }
+}
+
+class IteratorReader implements SourceReader {
+  private closed = false;
+  constructor(
+    private readonly it: Iterator<unknown> | AsyncIterator<unknown>,
+    private readonly onClose?: () => void,
+  ) {}
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.closed) return null;
+      const r = await this.it.next();
+      if (r.done || this.closed) return null;
+      const c = toChunk(r.value);
+      if (c.length > 0) return c;
+    }
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose?.();
+    try {
+      await this.it.return?.();
+    } catch {
+      // The source is being discarded; its own cleanup error changes nothing.
+    }
+  }
+}
+
+class WebStreamReader implements SourceReader {
+  private closed = false;
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.reader = stream.getReader();
+  }
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.closed) return null;
+      const r = await this.reader.read();
+      if (r.done || this.closed) return null;
+      const c = toChunk(r.value);
+      if (c.length > 0) return c;
+    }
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.reader.cancel();
+    } catch {
+      // ignore: cancelling a errored stream rejects
+    }
+  }
+}
+
+class FileReader implements SourceReader {
+  private closed = false;
+  private position = 0;
+  private closing: Promise<void> | undefined;
+  constructor(
+    private readonly fh: FileHandle,
+    readonly size: number,
+    private readonly chunkSize: number,
+  ) {}
+  async read(): Promise<Uint8Array | null> {
+    if (this.closed) return null;
+    // Size the buffer by what fstat said is left (a file may still grow: read until EOF).
+    const left = this.size - this.position;
+    const len = Math.min(this.chunkSize, Math.max(left, 16 * 1024));
+    const buf = Buffer.allocUnsafe(len);
+    const { bytesRead } = await this.fh.read(buf, 0, len, this.position);
+    if (this.closed) return null;
+    if (bytesRead === 0) return null;
+    this.position += bytesRead;
+    return bytesRead === len ? buf : buf.subarray(0, bytesRead);
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    this.closing ??= this.fh.close().catch(() => undefined);
+    return this.closing;
+  }
+}
+
+/** Adapts an already-produced source value. */
+export function readerFor(s: ZipSource): SourceReader {
+  if (s instanceof Uint8Array) return new BytesReader(s);
+  if (typeof s === "string") return new BytesReader(Buffer.from(s, "utf8"));
+  if (isNodeReadable(s)) {
+    const stream = s;
+    // The stream's async iterator pulls with read(): no flowing mode, so backpressure holds.
+    return new IteratorReader(stream[Symbol.asyncIterator](), () => {
+      if (!stream.destroyed) stream.destroy();
+    });
+  }
+  if (isReadableStream(s)) return new WebStreamReader(s);
+  if (typeof s === "object" && s !== null) {
+    const ai = (s as AsyncIterable<Uint8Array>)[Symbol.asyncIterator];
+    if (typeof ai === "function") return new IteratorReader(ai.call(s));
+    const si = (s as Iterable<Uint8Array>)[Symbol.iterator];
+    if (typeof si === "function") return new IteratorReader(si.call(s));
+  }
+  throw new TypeError(`unsupported source type ${s === null ? "null" : typeof s}`);
+}
+
+/**
+ * Opens a source: calls a factory, or opens a file (one FileHandle, read in `chunkSize` reads).
+ * Called only when the entry's turn comes.
+ */
+export async function openSource(source: ZipSource | ZipSourceFactory | undefined, path: string | undefined, chunkSize = FILE_CHUNK_SIZE): Promise<SourceReader> {
+  if (path !== undefined) {
+    const fh = await open(path, "r");
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+      return new FileReader(fh, st.size, chunkSize);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  if (typeof source === "function") {
+    const produced = await (source as ZipSourceFactory)();
+    return readerFor(produced);
+  }
+  if (source === undefined) throw new TypeError("entry has no source");
+  return readerFor(source);
+}

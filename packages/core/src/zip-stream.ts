@@ -1,0 +1,389 @@
+/**
+ * The streaming writer: `zipStream(entries, options)` returns a Node Readable whose `_read`
+ * pulls one chunk at a time from an async generator that produces the archive. Nothing is
+ * opened or read before the consumer asks, and at most one source is open at a time.
+ */
+import { Readable } from "node:stream";
+import zlib from "node:zlib";
+import { createAesEncryptor, type AesEncryptor } from "./aes/index.js";
+import { BlockDeflater } from "./deflate.js";
+import { ZipError, isZipError } from "./errors.js";
+import { ByteStore } from "./names.js";
+import {
+  CENTRAL_NAME_OFFSET,
+  NameRegistry,
+  buildCentralHeader,
+  buildDescriptor,
+  buildEndRecords,
+  buildLocalHeader,
+  endNeedsZip64,
+  layoutEntry,
+  normalizeEntry,
+  offsetNeedsZip64,
+  resolveOptions,
+  zip64Required,
+  type EntryLayout,
+  type NormalizedEntry,
+  type ResolvedOptions,
+} from "./plan.js";
+import { MAX_UINT16, MAX_UINT32 } from "./records.js";
+import { openSource, type SourceReader } from "./sources.js";
+import type { ZipEntry, ZipOptions } from "./types.js";
+
+/** Live counters of a {@link ZipReadable}. */
+export interface ZipStats {
+  /** Entries completely written. */
+  entries: number;
+  /** Uncompressed bytes read from sources. */
+  bytesIn: number;
+  /** Archive bytes produced. */
+  bytesOut: number;
+  /** Whether any Zip64 record has been written so far. */
+  zip64: boolean;
+}
+
+const PROGRESS_INTERVAL_MS = 100;
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * A Node `Readable` producing a ZIP archive. Destroyed with a {@link ZipError} on any failure;
+ * after a failure no end records are written, so a truncated archive never looks valid.
+ */
+export class ZipReadable extends Readable {
+  readonly #opts: ResolvedOptions;
+  readonly #entries: Iterable<ZipEntry> | AsyncIterable<ZipEntry>;
+  #gen: AsyncGenerator<Uint8Array, void, undefined> | undefined;
+  #entryIterator: Iterator<ZipEntry> | AsyncIterator<ZipEntry> | undefined;
+  #reader: SourceReader | undefined;
+  #deflater: BlockDeflater | undefined;
+  #pumping = false;
+  #stopped = false;
+  #abortListener: (() => void) | undefined;
+  #lastProgress = 0;
+  #currentName: string | undefined;
+  readonly #stats: ZipStats = { entries: 0, bytesIn: 0, bytesOut: 0, zip64: false };
+
+  constructor(entries: Iterable<ZipEntry> | AsyncIterable<ZipEntry>, options?: ZipOptions) {
+    const opts = resolveOptions(options);
+    super({ highWaterMark: opts.highWaterMark });
+    if (
+      entries === null ||
+      typeof entries !== "object" ||
+      (typeof (entries as AsyncIterable<ZipEntry>)[Symbol.asyncIterator] !== "function" &&
+        typeof (entries as Iterable<ZipEntry>)[Symbol.iterator] !== "function")
+    ) {
+      throw new TypeError("zipstream: entries must be an Iterable or AsyncIterable of ZipEntry");
+    }
+    this.#opts = opts;
+    this.#entries = entries;
+    const signal = opts.signal;
+    if (signal !== undefined) {
+      const onAbort = (): void => {
+        this.destroy(new ZipError("ERR_ABORTED", "zip stream aborted", { cause: signal.reason, entry: this.#currentName }));
+      };
+      if (signal.aborted) {
+        // Destroyed before anything is pulled: nothing is consumed or opened.
+        this.#stopped = true;
+        onAbort();
+      } else {
+        signal.addEventListener("abort", onAbort, { once: true });
+        this.#abortListener = () => signal.removeEventListener("abort", onAbort);
+      }
+    }
+  }
+
+  /** Live counters: entries written, bytes in and out, whether Zip64 was used. */
+  get stats(): ZipStats {
+    return { ...this.#stats };
+  }
+
+  override _read(): void {
+    if (this.#pumping || this.#stopped) return;
+    this.#pumping = true;
+    void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      this.#gen ??= this.#archive();
+      for (;;) {
+        const r = await this.#gen.next();
+        if (this.#stopped) return;
+        if (r.done) {
+          this.#progress(true);
+          this.#stopped = true;
+          this.push(null);
+          return;
+        }
+        this.#stats.bytesOut += r.value.length;
+        this.#progress(false);
+        if (!this.push(r.value)) return;
+      }
+    } catch (err) {
+      if (!this.#stopped) this.destroy(this.#wrap(err));
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #wrap(err: unknown): ZipError {
+    if (isZipError(err)) return err;
+    return new ZipError("ERR_INTERNAL", `zipstream: ${errorMessage(err)}`, { cause: err, entry: this.#currentName });
+  }
+
+  #progress(force: boolean): void {
+    const cb = this.#opts.onProgress;
+    if (cb === undefined) return;
+    const now = Date.now();
+    if (!force && now - this.#lastProgress < PROGRESS_INTERVAL_MS) return;
+    this.#lastProgress = now;
+    const p = { entries: this.#stats.entries, bytesIn: this.#stats.bytesIn, bytesOut: this.#stats.bytesOut, entry: this.#currentName };
+    if (p.entry === undefined) delete p.entry;
+    cb(p);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.#stopped = true;
+    this.#abortListener?.();
+    this.#deflater?.discard();
+    const tasks: Promise<unknown>[] = [];
+    if (this.#reader !== undefined) tasks.push(this.#reader.close());
+    // A running generator queues return(); it takes effect at its next step (which checks #stopped).
+    if (this.#gen !== undefined) tasks.push(this.#gen.return(undefined).catch(() => undefined));
+    const it = this.#entryIterator;
+    if (it !== undefined && typeof it.return === "function") {
+      tasks.push(Promise.resolve().then(() => it.return!()).catch(() => undefined));
+    }
+    // Report the error now; cleanup continues in the background (a closing source may be slow).
+    void Promise.allSettled(tasks);
+    callback(err);
+  }
+
+  #checkAlive(): void {
+    if (this.#stopped) throw new ZipError("ERR_ABORTED", "zip stream destroyed", { entry: this.#currentName });
+  }
+
+  async *#archive(): AsyncGenerator<Uint8Array, void, undefined> {
+    const opts = this.#opts;
+    const mode = opts.zip64;
+    const central = new ByteStore();
+    const names = new NameRegistry(opts.duplicates, (pos) => {
+      const v = central.view(pos - CENTRAL_NAME_OFFSET + 28, 2);
+      return central.view(pos, v[0] | (v[1] << 8));
+    });
+    const src = this.#entries as AsyncIterable<ZipEntry> & Iterable<ZipEntry>;
+    const it: Iterator<ZipEntry> | AsyncIterator<ZipEntry> =
+      typeof src[Symbol.asyncIterator] === "function" ? src[Symbol.asyncIterator]() : src[Symbol.iterator]();
+    this.#entryIterator = it;
+    let offset = 0;
+    let count = 0;
+    for (;;) {
+      let r: IteratorResult<ZipEntry>;
+      try {
+        r = await it.next();
+      } catch (err) {
+        throw new ZipError("ERR_ENTRIES", `the entries iterable failed: ${errorMessage(err)}`, { cause: err });
+      }
+      this.#checkAlive();
+      if (r.done) break;
+      const n = normalizeEntry(r.value, opts);
+      const resolved = names.resolve(n.name);
+      this.#currentName = resolved.name;
+      if (mode === "never") {
+        if (count + 1 >= MAX_UINT16) throw zip64Required(`entry number ${count + 1} (65,535 or more entries)`, resolved.name);
+        if (offset >= MAX_UINT32) throw zip64Required("the entry's offset (past 4 GiB)", resolved.name);
+      }
+      const result = yield* this.#entry(n, resolved.bytes, offset);
+      const record = buildCentralHeader(result.layout, result.crc, result.dataSize, result.size, offset, mode);
+      const pos = central.append(record);
+      names.commit(resolved.hash, resolved.bytes, pos + CENTRAL_NAME_OFFSET);
+      if (result.layout.zip64 || offsetNeedsZip64(mode, offset)) this.#stats.zip64 = true;
+      offset += result.written;
+      count++;
+      this.#stats.entries = count;
+      this.#currentName = undefined;
+      opts.onEntry?.({
+        name: resolved.name,
+        type: n.type,
+        method: n.method,
+        encrypted: result.layout.encrypted,
+        size: result.size,
+        compressedSize: result.dataSize,
+        crc32: result.crc,
+        offset: offset - result.written,
+        zip64: result.layout.zip64,
+      });
+    }
+    const cdOffset = offset;
+    const cdSize = central.length;
+    if (mode === "never" && (cdOffset >= MAX_UINT32 || cdSize >= MAX_UINT32)) throw zip64Required("the central directory (past 4 GiB)");
+    // Build the end records before the directory is emitted, so no error can follow it.
+    const end = buildEndRecords(mode, count, cdSize, cdOffset, opts.comment);
+    if (endNeedsZip64(mode, count, cdSize, cdOffset)) this.#stats.zip64 = true;
+    for (const chunk of central.chunks()) yield chunk;
+    yield end;
+  }
+
+  /** Writes one entry's local header, data and descriptor; returns what the central record needs. */
+  async *#entry(
+    n: NormalizedEntry,
+    nameBytes: Uint8Array,
+    offset: number,
+  ): AsyncGenerator<Uint8Array, { layout: EntryLayout; crc: number; size: number; dataSize: number; written: number }, undefined> {
+    const opts = this.#opts;
+    const mode = opts.zip64;
+    const entryName = this.#currentName!;
+    const fail = (code: string, message: string, cause?: unknown): ZipError =>
+      new ZipError(code, `entry ${JSON.stringify(entryName)}: ${message}`, cause === undefined ? { entry: entryName } : { entry: entryName, cause });
+
+    let reader: SourceReader | undefined;
+    let size = n.size;
+    let knownCrc = n.crc32;
+    if (n.type !== "directory") {
+      // Store-mode in-memory data: CRC up front, so no data descriptor is needed.
+      if (n.buffered !== undefined && n.method === "store" && n.password === undefined) {
+        const c = zlib.crc32(n.buffered);
+        if (knownCrc !== undefined && knownCrc !== c) {
+          throw fail("ERR_CRC_MISMATCH", `declared crc32 ${knownCrc.toString(16)} but the data has ${c.toString(16)}`);
+        }
+        knownCrc = c;
+      }
+      try {
+        reader = await openSource(n.buffered ?? n.source, n.buffered === undefined ? n.path : undefined);
+      } catch (err) {
+        throw fail("ERR_SOURCE", `cannot open the source: ${errorMessage(err)}`, err);
+      }
+      this.#reader = reader;
+      if (this.#stopped) {
+        await reader.close();
+        this.#checkAlive();
+      }
+      // A local file's size is known once opened: it is then checked like a declared size.
+      if (size === undefined && n.path !== undefined && reader.size !== undefined) size = reader.size;
+    }
+    try {
+      const l = layoutEntry(n, nameBytes, mode, size, knownCrc);
+      if (mode === "never" && size !== undefined && (size >= MAX_UINT32 || (l.dataSize ?? 0) >= MAX_UINT32)) {
+        throw zip64Required("the entry's size (4 GiB or more)", entryName);
+      }
+      const header = buildLocalHeader(l);
+      yield header;
+      let written = header.length;
+      let crc = 0;
+      let bytesIn = 0;
+      let dataSize = 0;
+      // Limit for 32-bit fields: a non-Zip64 entry must fail before a value reaches 0xFFFFFFFF.
+      const checkOut = (len: number): void => {
+        if (!l.zip64 && dataSize + len >= MAX_UINT32) {
+          throw mode === "never" ? zip64Required("the entry's data (4 GiB or more)", entryName) : fail("ERR_ZIP64_REQUIRED", "stored data grew past 4 GiB");
+        }
+      };
+      const enc: AesEncryptor | undefined = l.encrypted ? createAesEncryptor(n.password!, opts.randomBytes) : undefined;
+      if (enc !== undefined) {
+        checkOut(enc.header.length);
+        yield enc.header;
+        dataSize += enc.header.length;
+      }
+      if (reader !== undefined) {
+        const deflater = n.method === "deflate" ? new BlockDeflater(n.level) : undefined;
+        this.#deflater = deflater;
+        const emit = (out: Uint8Array): Uint8Array => {
+          checkOut(out.length);
+          const o = enc === undefined ? out : enc.update(out);
+          dataSize += o.length;
+          return o;
+        };
+        for (;;) {
+          let chunk: Uint8Array | null;
+          try {
+            chunk = await reader.read();
+          } catch (err) {
+            this.#checkAlive();
+            throw fail("ERR_SOURCE", `the source failed: ${errorMessage(err)}`, err);
+          }
+          this.#checkAlive();
+          if (chunk === null) break;
+          const len = chunk.length;
+          if (size !== undefined && bytesIn + len > size) {
+            throw fail("ERR_SIZE_MISMATCH", `declared size ${size} but the source has more bytes`);
+          }
+          if (!l.zip64 && bytesIn + len >= MAX_UINT32) {
+            throw mode === "never" ? zip64Required("the entry's size (4 GiB or more)", entryName) : fail("ERR_ZIP64_REQUIRED", "size grew past 4 GiB");
+          }
+          crc = zlib.crc32(chunk, crc);
+          bytesIn += len;
+          this.#stats.bytesIn += len;
+          if (deflater === undefined) {
+            yield emit(chunk);
+          } else {
+            deflater.write(chunk);
+            while (deflater.full || deflater.ready) yield emit(await this.#take(deflater, fail));
+          }
+        }
+        if (deflater !== undefined) {
+          deflater.end();
+          while (deflater.inFlight > 0) yield emit(await this.#take(deflater, fail));
+          this.#deflater = undefined;
+        }
+        await reader.close();
+        this.#reader = undefined;
+        if (size !== undefined && bytesIn !== size) {
+          throw fail("ERR_SIZE_MISMATCH", `declared size ${size} but the source has ${bytesIn} bytes`);
+        }
+        if (n.crc32 !== undefined && crc !== n.crc32) {
+          throw fail("ERR_CRC_MISMATCH", `declared crc32 ${n.crc32.toString(16)} but the data has ${crc.toString(16)}`);
+        }
+      }
+      if (enc !== undefined) {
+        const mac = enc.final();
+        checkOut(mac.length);
+        yield mac;
+        dataSize += mac.length;
+      }
+      written += dataSize;
+      if (l.dataSize !== undefined && l.dataSize !== dataSize) {
+        throw fail("ERR_INTERNAL", `planned ${l.dataSize} data bytes but wrote ${dataSize}`);
+      }
+      if (l.descriptor) {
+        const d = buildDescriptor(l, crc, dataSize, bytesIn);
+        yield d;
+        written += d.length;
+      }
+      return { layout: l, crc: l.encrypted ? 0 : crc, size: bytesIn, dataSize, written };
+    } finally {
+      if (reader !== undefined && this.#reader === reader) {
+        this.#reader = undefined;
+        await reader.close();
+      }
+    }
+  }
+
+  async #take(deflater: BlockDeflater, fail: (code: string, message: string, cause?: unknown) => ZipError): Promise<Uint8Array> {
+    try {
+      return await deflater.take();
+    } catch (err) {
+      throw fail("ERR_COMPRESSION", `deflate failed: ${errorMessage(err)}`, err);
+    }
+  }
+}
+
+/**
+ * Streams a ZIP archive of `entries`.
+ *
+ * - Lazy: the entries iterable is consumed, and each source opened, only as the consumer reads.
+ *   It may be an async generator still producing entries while the archive streams.
+ * - Memory: bounded by `highWaterMark` (default 1 MiB) of buffered output, one source chunk
+ *   (files are read in 1 MiB reads), the deflate blocks in flight (about 2 x cores x 2 MiB), and
+ *   the central directory kept as bytes (about 60 bytes + name per entry, plus 16-32 bytes for
+ *   duplicate detection).
+ * - Failure: the stream is destroyed with a {@link ZipError} (`code`, `entry`, `cause`); no end
+ *   records follow a failure; the open source is closed.
+ *
+ * Options are validated immediately (TypeError naming the option).
+ */
+export function zipStream(entries: Iterable<ZipEntry> | AsyncIterable<ZipEntry>, options?: ZipOptions): ZipReadable {
+  return new ZipReadable(entries, options);
+}

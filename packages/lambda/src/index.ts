@@ -1,0 +1,16 @@
+/**
+ * `@zipstream/lambda`: an AWS Lambda handler that zips S3 objects into one archive in S3 with
+ * `zipS3Keys`. Deploy the bundle (`pnpm --filter @zipstream/lambda run bundle`) with handler
+ * `index.handler`; see the README for the event format, environment and limits.
+ */
+export { handler, createHandler, safetyMargin, toSources, nameMapper } from "./handler.js";
+export type { LambdaContext, ZipJobResult, HandlerOptions } from "./handler.js";
+export { parseEvent, validateEvent, eventSchema, formatPath, MIN_PART_SIZE, MAX_PART_SIZE } from "./schema.js";
+export type { ZipEvent, ZipEventOptions, EventSourceObject } from "./schema.js";
+export { planMemory, BUFFER_SHARE, MAX_EXPLICIT_SHARE, MAX_DERIVED_PART_SIZE } from "./memory.js";
+export type { MemoryPlan, MemoryOverrides } from "./memory.js";
+export { LambdaZipError, invalidEvent } from "./errors.js";
+export type { EventIssue } from "./errors.js";
+export { createLogger } from "./log.js";
+export type { Logger, LogLevel, LoggerOptions } from "./log.js";
+export { s3ConfigFromEnv, getS3Client } from "./config.js";

@@ -1,0 +1,57 @@
+/**
+ * Structured logs: one JSON object per line on stdout, the shape CloudWatch Logs Insights indexes
+ * without configuration (`timestamp`, `level`, `requestId`, `msg`, then fields). Written with
+ * `process.stdout.write` rather than `console.log`, which the Lambda runtime would prefix with
+ * tab-separated text in its default log format.
+ */
+
+export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
+const ORDER: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 };
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  /** Registers a secret: any occurrence in a later line is replaced by `[REDACTED]`. */
+  addSecret(secret: string): void;
+}
+
+export interface LoggerOptions {
+  /** Fields on every line (requestId, functionName...). */
+  base?: Record<string, unknown>;
+  /** Lowest level written. Default: `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else INFO. */
+  level?: LogLevel;
+  /** Where lines go. Default `process.stdout.write`. */
+  write?: (line: string) => void;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const envLevel = (process.env.AWS_LAMBDA_LOG_LEVEL ?? "").toUpperCase();
+  const min = ORDER[options.level ?? (envLevel in ORDER ? (envLevel as LogLevel) : "INFO")];
+  const write = options.write ?? ((line: string) => void process.stdout.write(line));
+  const secrets: string[] = [];
+  const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+    if (ORDER[level] < min) return;
+    let line = JSON.stringify({ timestamp: new Date().toISOString(), level, ...options.base, msg, ...fields }, replacer);
+    // Defence in depth: nothing should ever put a secret in a field, but if a message from a
+    // dependency quoted one, it still must not reach the logs.
+    for (const s of secrets) line = line.split(JSON.stringify(s).slice(1, -1)).join("[REDACTED]");
+    write(line + "\n");
+  };
+  return {
+    debug: (m, f) => emit("DEBUG", m, f),
+    info: (m, f) => emit("INFO", m, f),
+    warn: (m, f) => emit("WARN", m, f),
+    error: (m, f) => emit("ERROR", m, f),
+    addSecret: (s) => {
+      if (s.length > 0) secrets.push(s);
+    },
+  };
+}
+
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}

@@ -1,0 +1,20 @@
+/**
+ * `@zipstream/s3`: zip S3 objects into an S3 object, streaming, with bounded memory.
+ * @packageDocumentation
+ */
+export { zipS3Keys, type ZipS3Options, type ZipS3Result, type ZipS3Progress, type ZipS3EntryInfo } from "./zip-s3-keys.js";
+export { uploadStream, validateDest, type UploadOptions, type UploadResult, type UploadProgress, type S3Dest } from "./upload.js";
+export {
+  planParts,
+  type PartPlan,
+  type PlanPartsOptions,
+  MIN_PART_SIZE,
+  MAX_PART_SIZE,
+  MAX_PARTS,
+  MAX_OBJECT_SIZE,
+  DEFAULT_PART_SIZE,
+} from "./parts.js";
+export { listIncompleteUploads, abortIncompleteUploads, type IncompleteUpload, type IncompleteUploadsOptions } from "./cleanup.js";
+export { S3ZipError, type S3ZipErrorCode } from "./errors.js";
+export { type S3Source, type S3ObjectRef, type NameFn, relativeName } from "./sources.js";
+export { type PrefetchOptions, DEFAULT_PREFETCH_OBJECTS, DEFAULT_PREFETCH_BYTES, DEFAULT_RANGE_SIZE } from "./prefetch.js";

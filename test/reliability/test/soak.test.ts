@@ -1,0 +1,155 @@
+/**
+ * Soak: one zipS3Keys run over many small objects (20,000 with RELIABILITY_SOAK_OBJECTS=20000;
+ * CI runs 2,000 by default to stay within its time budget) with faults on at a low rate, in a
+ * child process whose memory (RSS, heapUsed) is sampled through the run. Asserted:
+ * - the archive is complete and correct (every member hashed by Python zipfile);
+ * - peak memory over the pre-run baseline stays within the documented bound
+ *   partSize x (concurrency + 1) + prefetch.bytes + 200 B x objects + a fixed allowance;
+ * - no growth between an early warm-up window and the late run beyond the per-entry cost of the
+ *   central directory (which must be kept until the end, APPNOTE 4.3.12).
+ */
+import type { S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FaultProxy } from "../src/index.js";
+import { spawnZipChild, type ChildSample } from "./child.js";
+import {
+  createBucket,
+  destroyBucket,
+  download,
+  expectArchive,
+  listUploads,
+  makeClient,
+  runSeed,
+  s3Env,
+  seedObjects,
+  uniqueBucket,
+  type Seeded,
+} from "./helpers.js";
+
+const N = Number(process.env.RELIABILITY_SOAK_OBJECTS ?? 2000);
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+const CONCURRENCY = 4;
+const PREFETCH_BYTES = 16 * MiB;
+/** Runtime, SDK, sockets, zlib and V8 heap slack on top of the library's own buffers. */
+const FIXED_ALLOWANCE = 96 * MiB;
+/** What a resolved source object costs (library TSDoc: about 200 B) — doubled for slack. */
+const PER_OBJECT = 400;
+/** Growth allowed per entry added between the warm-up and the late window (central directory record + bookkeeping). */
+const PER_ENTRY_GROWTH = 1024;
+const GROWTH_ALLOWANCE = 24 * MiB;
+
+const env = s3Env();
+const seed = runSeed();
+let direct: S3Client;
+let bucket: string;
+let proxy: FaultProxy;
+let objects: Seeded[];
+let seedSeconds = 0;
+
+beforeAll(async () => {
+  direct = makeClient(env).client;
+  bucket = uniqueBucket("soak");
+  await createBucket(direct, bucket);
+  const t0 = Date.now();
+  objects = await seedObjects(
+    direct,
+    bucket,
+    Array.from({ length: N }, (_, i) => ({
+      key: `src/${String(Math.floor(i / 1000)).padStart(2, "0")}/obj-${String(i).padStart(6, "0")}.bin`,
+      size: (i * 2654435761) % 4097,
+      seed: i + 1,
+    })),
+    64,
+  );
+  seedSeconds = (Date.now() - t0) / 1000;
+  proxy = await FaultProxy.start({
+    upstream: env.endpoint,
+    seed,
+    rates: { internalError: 0.002, slowDown: 0.002, resetGetBody: 0.001, resetUploadPart: 0.01, delay: 0.0005 },
+    delayMs: { min: 20, max: 200 },
+  });
+}, 900_000);
+afterAll(async () => {
+  await proxy?.close();
+  if (bucket) await destroyBucket(direct, bucket);
+}, 600_000);
+
+const max = (xs: number[]) => xs.reduce((a, b) => Math.max(a, b), 0);
+
+describe(`soak: ${N} objects with faults on (seed ${seed})`, () => {
+  it("completes a correct archive with memory within the documented bound", { timeout: 1_800_000 }, async () => {
+    const dest = "out/soak.zip";
+    const child = spawnZipChild({
+      endpoint: proxy.endpoint,
+      region: env.region,
+      credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+      maxAttempts: 5,
+      sampleMs: 100,
+      options: {
+        src: { bucket, prefix: "src/" },
+        dest: { bucket, key: dest },
+        partSize: PART,
+        concurrency: CONCURRENCY,
+        prefetch: { objects: 16, bytes: PREFETCH_BYTES },
+      },
+    });
+    const { code } = await child.exit;
+    const done = child.lines.find((l) => l.type === "done");
+    const failed = child.lines.find((l) => l.type === "error");
+    expect(failed, `child failed: ${JSON.stringify(failed)} ${child.stderr()}`).toBeUndefined();
+    expect(code, child.stderr()).toBe(0);
+    expect(done).toBeDefined();
+    if (done?.type !== "done") throw new Error("unreachable");
+    expect(done.result.entries).toBe(N);
+
+    const samples = child.lines.filter((l): l is ChildSample => l.type === "sample");
+    const baseline = samples[0];
+    const running = samples.slice(1);
+    const warm = running.filter((s) => s.entries >= N * 0.1 && s.entries <= N * 0.3);
+    const late = running.filter((s) => s.entries >= N * 0.7);
+    expect(warm.length, "warm-up samples").toBeGreaterThan(0);
+    expect(late.length, "late samples").toBeGreaterThan(0);
+    const warmEntries = max(warm.map((s) => s.entries));
+    const lateEntries = max(late.map((s) => s.entries));
+    const figures = {
+      objects: N,
+      seedSeconds,
+      zipSeconds: done.seconds,
+      archiveBytes: done.result.size,
+      parts: done.result.parts,
+      samples: samples.length,
+      baselineRssMiB: +(baseline.rss / MiB).toFixed(1),
+      peakRssMiB: +(max(running.map((s) => s.rss)) / MiB).toFixed(1),
+      peakHeapUsedMiB: +(max(running.map((s) => s.heapUsed)) / MiB).toFixed(1),
+      warmRssMiB: +(max(warm.map((s) => s.rss)) / MiB).toFixed(1),
+      lateRssMiB: +(max(late.map((s) => s.rss)) / MiB).toFixed(1),
+      warmHeapMiB: +(max(warm.map((s) => s.heapUsed)) / MiB).toFixed(1),
+      lateHeapMiB: +(max(late.map((s) => s.heapUsed)) / MiB).toFixed(1),
+      faults: proxy.stats.faults,
+      requests: proxy.stats.requests,
+      proxyRepeats: proxy.stats.repeats,
+      sdkRetries: done.sdkRetries,
+    };
+    console.log(`[reliability] soak: ${JSON.stringify(figures)}`);
+
+    // Peak over the pre-run baseline within the documented bound.
+    const bound = PART * (CONCURRENCY + 1) + PREFETCH_BYTES + PER_OBJECT * N + FIXED_ALLOWANCE;
+    expect(max(running.map((s) => s.rss)) - baseline.rss).toBeLessThan(bound);
+    // No growth from warm-up to late run beyond the per-entry central-directory cost.
+    const allowed = GROWTH_ALLOWANCE + PER_ENTRY_GROWTH * (lateEntries - warmEntries);
+    expect(max(late.map((s) => s.heapUsed)) - max(warm.map((s) => s.heapUsed))).toBeLessThan(allowed);
+    expect(max(late.map((s) => s.rss)) - max(warm.map((s) => s.rss))).toBeLessThan(allowed);
+    // Faults really happened.
+    expect(Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+
+    // Nothing left behind, and the archive is right (names are keys relative to the prefix).
+    expect(await listUploads(direct, bucket, "out/")).toEqual([]);
+    const file = await download(direct, bucket, dest);
+    try {
+      await expectArchive(file.path, new Map(objects.map((o) => [o.key.slice("src/".length), o])));
+    } finally {
+      await file.dispose();
+    }
+  });
+});
