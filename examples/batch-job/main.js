@@ -30,6 +30,7 @@ function s3ClientFromEnv(env = process.env) {
  *           onResult?: (r: { prefix: string, ok: boolean, key?: string, size?: number, entries?: number, error?: string, code?: string }) => void }} o
  */
 export async function zipPrefixes({ client, bucket, prefixes, destPrefix, parallel = 2, onResult = () => {} }) {
+  /** @type {{ prefix: string, ok: boolean, key: string, size?: number, entries?: number, code?: string, error?: string }[]} */
   const results = [];
   let next = 0;
   const worker = async () => {

@@ -33,8 +33,10 @@ function s3ClientFromEnv(env = process.env) {
  */
 async function entriesUnder(client, bucket, prefix) {
   const entries = [];
+  /** @type {string | undefined} */
   let token;
   do {
+    /** @type {import("@aws-sdk/client-s3").ListObjectsV2CommandOutput} */
     const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
     for (const o of page.Contents ?? []) {
       const key = /** @type {string} */ (o.Key);

@@ -67,3 +67,14 @@ parse_common_args() {
   mkdir -p "$DATA_DIR"
   DATA_DIR="$(cd "$DATA_DIR" && pwd)"
 }
+
+# lock_data_dir: serialize start.sh/stop.sh on one data dir (parallel test workers may all
+# call start.sh at once). The lock file survives wipes (wipe_data_dir skips it).
+lock_data_dir() {
+  exec 9>"$DATA_DIR/.lock"
+  flock -w 600 9 || die "timed out waiting for the lock on $DATA_DIR/.lock"
+}
+
+wipe_data_dir() {
+  find "$DATA_DIR" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
+}

@@ -16,6 +16,7 @@ EOF
 }
 
 parse_common_args "$@"
+lock_data_dir
 [[ -d "$DATA_DIR/run" || -f "$DATA_DIR/ceph.conf" ]] || { log "nothing to stop in $DATA_DIR"; exit 0; }
 
 # Mark the cluster as not running first, so that a concurrent start.sh cannot mistake it
@@ -26,6 +27,6 @@ for ((i = ${#LOCAL_S3_DAEMONS[@]} - 1; i >= 0; i--)); do
 done
 log "stopped (data dir $DATA_DIR)"
 if ((WIPE)); then
-  find "$DATA_DIR" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+  wipe_data_dir
   log "wiped $DATA_DIR"
 fi

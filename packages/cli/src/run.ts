@@ -257,6 +257,9 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
           record(info, undefined);
         },
       });
+      // The upload (or file pipeline) reports failures itself; when it stops reading early (abort,
+      // failed part) the archive's own error must not surface as an unhandled 'error' event.
+      archive.on("error", () => {});
       if (job.dest.kind === "s3") {
         const { uploadStream } = await import("@zipstream/s3");
         const r = await uploadStream({

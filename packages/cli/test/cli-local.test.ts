@@ -37,7 +37,7 @@ afterAll(async () => {
 const expected = () =>
   Object.entries(files).map(([name, data]) => ({ name, data: typeof data === "string" ? Buffer.from(data) : data }));
 
-describe("usage", () => {
+describe.concurrent("usage", () => {
   it("--help prints usage and the exit codes, exit 0", async () => {
     const r = await runCli(["--help"]);
     expect(r.code, r.stderr).toBe(0);
@@ -90,7 +90,7 @@ describe("usage", () => {
   });
 });
 
-describe("local -> local", () => {
+describe.concurrent("local -> local", () => {
   it("zips a directory (store) that unzip, Python and 7-Zip read back byte for byte", async () => {
     const out = path.join(dir, "store.zip");
     const r = await runCli([src, out], { env: NO_AWS });

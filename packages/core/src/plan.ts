@@ -217,6 +217,7 @@ export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions): Normaliz
       size = buffered.length;
     }
     if (type === "symlink") {
+      if (path !== undefined) bad("a symlink needs `source` (its target), not `path`");
       // Symlink targets are tiny and every reader expects them stored.
       fileMethod = "store";
       typeBits = S_IFLNK;
@@ -568,6 +569,10 @@ export function buildEndRecords(mode: Zip64Mode, entries: number, cdSize: number
  * be known without reading any data: every entry's size is known (declared `size`, a string or
  * Uint8Array source, or a directory) and it is stored, or deflated with a declared
  * `compressedSize`. Otherwise `undefined`. Encryption adds {@link AES_OVERHEAD} bytes per entry.
+ *
+ * A declared `compressedSize` must be what zipstream's deflate produces for that input at that
+ * level (e.g. `onEntry`'s `compressedSize` from an earlier run): inputs over 1 MiB are compressed
+ * in parallel blocks, whose output differs slightly from a single zlib stream.
  *
  * Consumes `entries` (pass an array, not a one-shot generator, if you will zip them afterwards).
  * Applies the same name validation and `duplicates` policy as the writer and throws the same

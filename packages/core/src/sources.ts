@@ -52,10 +52,7 @@ class BytesReader implements SourceReader {
 
 class IteratorReader implements SourceReader {
   private closed = false;
-  constructor(
-    private readonly it: Iterator<unknown> | AsyncIterator<unknown>,
-    private readonly onClose?: () => void,
-  ) {}
+  constructor(private readonly it: Iterator<unknown> | AsyncIterator<unknown>) {}
   async read(): Promise<Uint8Array | null> {
     for (;;) {
       if (this.closed) return null;
@@ -68,12 +65,78 @@ class IteratorReader implements SourceReader {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.onClose?.();
     try {
       await this.it.return?.();
     } catch {
       // The source is being discarded; its own cleanup error changes nothing.
     }
+  }
+}
+
+/**
+ * Node Readable: chunks are taken from 'data' events one at a time (pausing after each), so every
+ * chunk is passed on as the stream produced it. (The stream's async iterator calls `read()`,
+ * which concatenates whatever is buffered: a copy of member data.)
+ */
+class NodeStreamReader implements SourceReader {
+  private readonly queue: Uint8Array[] = [];
+  private ended = false;
+  private closed = false;
+  private error: unknown;
+  private waiter: (() => void) | undefined;
+
+  constructor(private readonly stream: Readable) {
+    if (stream.readableEnded) this.ended = true;
+    else if (stream.destroyed) this.error = stream.errored ?? new Error("source stream was destroyed before it was read");
+    const wake = (): void => {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w?.();
+    };
+    stream.on("data", (c: unknown) => {
+      stream.pause();
+      try {
+        const chunk = toChunk(c);
+        if (chunk.length > 0) this.queue.push(chunk);
+      } catch (err) {
+        this.error ??= err;
+      }
+      wake();
+    });
+    stream.once("end", () => {
+      this.ended = true;
+      wake();
+    });
+    stream.on("error", (err) => {
+      this.error ??= err;
+      wake();
+    });
+    stream.once("close", () => {
+      if (!this.ended && !this.closed) this.error ??= new Error("source stream closed before its end");
+      wake();
+    });
+    stream.pause();
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.queue.length > 0) return this.queue.shift()!;
+      if (this.error !== undefined) throw this.error;
+      if (this.ended || this.closed) return null;
+      const wait = new Promise<void>((resolve) => (this.waiter = resolve));
+      this.stream.resume();
+      await wait;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
+    if (!this.stream.destroyed) this.stream.destroy();
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
   }
 }
 
@@ -135,13 +198,7 @@ class FileReader implements SourceReader {
 export function readerFor(s: ZipSource): SourceReader {
   if (s instanceof Uint8Array) return new BytesReader(s);
   if (typeof s === "string") return new BytesReader(Buffer.from(s, "utf8"));
-  if (isNodeReadable(s)) {
-    const stream = s;
-    // The stream's async iterator pulls with read(): no flowing mode, so backpressure holds.
-    return new IteratorReader(stream[Symbol.asyncIterator](), () => {
-      if (!stream.destroyed) stream.destroy();
-    });
-  }
+  if (isNodeReadable(s)) return new NodeStreamReader(s);
   if (isReadableStream(s)) return new WebStreamReader(s);
   if (typeof s === "object" && s !== null) {
     const ai = (s as AsyncIterable<Uint8Array>)[Symbol.asyncIterator];

@@ -94,7 +94,7 @@ describe("round trip through external readers", () => {
   it("forced Zip64 on a small archive: Zip64 extra in local and central headers, Zip64 end records", async () => {
     const entries: ZipEntry[] = [
       { name: "a.txt", source: "aaa", method: "store" },
-      { name: "b.txt", source: () => ["bbbb"], method: "deflate" },
+      { name: "b.txt", source: () => [Buffer.from("bbbb")], method: "deflate" },
       { name: "d", type: "directory" },
     ];
     const zip = await collect(zipStream(entries, { zip64: "always" }));
@@ -136,9 +136,9 @@ describe("round trip through external readers", () => {
   it("no data descriptor when size and CRC are known up front (store); descriptor otherwise", async () => {
     const entries: ZipEntry[] = [
       { name: "mem", source: "abc", method: "store" },
-      { name: "declared", source: () => ["abc"], size: 3, crc32: crc32("abc"), method: "store" },
-      { name: "size-only", source: () => ["abc"], size: 3, method: "store" },
-      { name: "unknown", source: () => ["abc"], method: "store" },
+      { name: "declared", source: () => [Buffer.from("abc")], size: 3, crc32: crc32("abc"), method: "store" },
+      { name: "size-only", source: () => [Buffer.from("abc")], size: 3, method: "store" },
+      { name: "unknown", source: () => [Buffer.from("abc")], method: "store" },
     ];
     const zip = await collect(zipStream(entries));
     const e = parseZip(zip).entries;
@@ -216,13 +216,36 @@ describe("laziness and backpressure", () => {
     await it.return!();
   });
 
+  it("store path passes source chunks through without copying them", async () => {
+    const a = randomBytes(300_000);
+    const b = randomBytes(200_000);
+    const file = join(dir, "nocopy.bin");
+    await writeFile(file, a);
+    const z = zipStream(
+      [
+        { name: "node", source: () => Readable.from([a, b]), method: "store" },
+        { name: "mem", source: b, method: "store" },
+        { name: "iter", source: () => [a], method: "store" },
+      ],
+      { highWaterMark: 1 },
+    );
+    const seen = new Set<ArrayBufferLike>();
+    await new Promise<void>((resolve, reject) => {
+      z.on("data", (c: Buffer) => seen.add(c.buffer));
+      z.on("end", resolve);
+      z.on("error", reject);
+    });
+    expect(seen.has(a.buffer)).toBe(true);
+    expect(seen.has(b.buffer)).toBe(true);
+  });
+
   it("reports stats, progress and onEntry", async () => {
     const infos: any[] = [];
     let progressCalls = 0;
     const z = zipStream(
       [
         { name: "a", source: "12345", method: "store" },
-        { name: "b", source: () => ["xyz"], method: "deflate" },
+        { name: "b", source: () => [Buffer.from("xyz")], method: "deflate" },
       ],
       { onEntry: (i) => infos.push(i), onProgress: () => progressCalls++ },
     );
@@ -272,9 +295,9 @@ describe("failures", () => {
 
   it("declared size too small, too large, and a wrong crc32", async () => {
     const cases: [ZipEntry, string][] = [
-      [{ name: "more", size: 2, source: () => ["abc"], method: "store" }, "ERR_SIZE_MISMATCH"],
-      [{ name: "less", size: 4, source: () => ["abc"], method: "deflate" }, "ERR_SIZE_MISMATCH"],
-      [{ name: "crc", crc32: 1, source: () => ["abc"], method: "store" }, "ERR_CRC_MISMATCH"],
+      [{ name: "more", size: 2, source: () => [Buffer.from("abc")], method: "store" }, "ERR_SIZE_MISMATCH"],
+      [{ name: "less", size: 4, source: () => [Buffer.from("abc")], method: "deflate" }, "ERR_SIZE_MISMATCH"],
+      [{ name: "crc", crc32: 1, source: () => [Buffer.from("abc")], method: "store" }, "ERR_CRC_MISMATCH"],
       [{ name: "crc-mem", crc32: 1, source: "abc", method: "store" }, "ERR_CRC_MISMATCH"],
     ];
     for (const [entry, code] of cases) {
@@ -403,7 +426,7 @@ describe("failures", () => {
     expect(r.error.entry).toBe("65534");
     noEnd(r.bytes);
     // unknown sizes under "never" use 32-bit descriptors and no Zip64 extra
-    const zip = await collect(zipStream([{ name: "s", source: () => ["abc"] }], { zip64: "never" }));
+    const zip = await collect(zipStream([{ name: "s", source: () => [Buffer.from("abc")] }], { zip64: "never" }));
     const [e] = parseZip(zip).entries;
     expect(e.extra.has(0x0001)).toBe(false);
     expect(e.versionNeeded).toBe(20);

@@ -5,21 +5,12 @@
  * before any S3 call, a job stopped by the time budget with its multipart upload aborted, and
  * the logs (JSON lines with the request id, never the password).
  */
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { getTestS3, type TestS3 } from "@zipstream/testkit";
 import { verifyZip, type ExpectedEntry } from "@zipstream/interop";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,28 +23,6 @@ const runner = join(pkg, "scripts", "invoke-local.mjs");
 const MiB = 1024 * 1024;
 const PASSWORD = `pw-${randomUUID()}`;
 
-/** S3 server: S3_ENDPOINT (+ AWS_* credentials) from the environment, else the repo's local gateway. */
-function s3Env(): Record<string, string> {
-  let env: Record<string, string | undefined> = process.env;
-  if (!env.S3_ENDPOINT) {
-    const file = join(pkg, "..", "..", ".local-s3", "env");
-    if (!existsSync(file)) {
-      throw new Error("no S3 server: set S3_ENDPOINT and AWS_* credentials, or start infra/local-s3/start.sh (scripts/test.sh does)");
-    }
-    env = {};
-    for (const m of readFileSync(file, "utf8").matchAll(/^export (\w+)=(.*)$/gm)) env[m[1]!] = m[2]!.replace(/^["']|["']$/g, "");
-  }
-  const out: Record<string, string> = {
-    S3_ENDPOINT: env.S3_ENDPOINT!,
-    AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID ?? "",
-    AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY ?? "",
-    AWS_REGION: env.AWS_REGION ?? "us-east-1",
-  };
-  if (env.AWS_SESSION_TOKEN) out.AWS_SESSION_TOKEN = env.AWS_SESSION_TOKEN;
-  out.S3_FORCE_PATH_STYLE = env.S3_FORCE_PATH_STYLE ?? "1";
-  return out;
-}
-
 interface Invocation {
   code: number | null;
   outcome: { result?: Record<string, unknown>; error?: { errorType: string; errorMessage: string; code?: string; issues?: { path: string; message: string }[] } };
@@ -63,9 +32,8 @@ interface Invocation {
 }
 
 let work: string;
-let s3: Record<string, string>;
+let s3: TestS3;
 let client: S3Client;
-const buckets: string[] = [];
 
 /** Invokes the bundle in a fresh Node process with a minimal, Lambda-like environment. */
 async function invoke(event: unknown, opts: { timeoutMs?: number; memory?: number; requestId?: string; env?: Record<string, string> } = {}): Promise<Invocation> {
@@ -75,12 +43,12 @@ async function invoke(event: unknown, opts: { timeoutMs?: number; memory?: numbe
   await writeFile(eventFile, JSON.stringify(event));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
-    AWS_REGION: s3.AWS_REGION!,
-    AWS_ACCESS_KEY_ID: s3.AWS_ACCESS_KEY_ID!,
-    AWS_SECRET_ACCESS_KEY: s3.AWS_SECRET_ACCESS_KEY!,
-    ...(s3.AWS_SESSION_TOKEN ? { AWS_SESSION_TOKEN: s3.AWS_SESSION_TOKEN } : {}),
-    AWS_ENDPOINT_URL: s3.S3_ENDPOINT!,
-    S3_FORCE_PATH_STYLE: s3.S3_FORCE_PATH_STYLE!,
+    AWS_REGION: s3.region,
+    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    AWS_ENDPOINT_URL: s3.endpoint,
+    // Test servers (Ceph, MinIO, local endpoints) have no virtual-host DNS.
+    S3_FORCE_PATH_STYLE: "1",
     ZIPSTREAM_TEST_PASSWORD: PASSWORD,
     ...opts.env,
   };
@@ -113,42 +81,20 @@ async function invoke(event: unknown, opts: { timeoutMs?: number; memory?: numbe
   return { code, outcome, stdout, stderr, logs };
 }
 
-async function makeBucket(): Promise<string> {
-  const name = `lambda-${randomUUID().slice(0, 8)}`;
-  await client.send(new CreateBucketCommand({ Bucket: name }));
-  buckets.push(name);
-  return name;
-}
+const makeBucket = () => s3.newBucket("lambda");
 
 async function put(bucket: string, key: string, body: Uint8Array): Promise<string> {
   const r = await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }));
   return r.ETag!;
 }
 
-async function download(bucket: string, key: string, file: string): Promise<Buffer> {
-  const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const buf = Buffer.from(await r.Body!.transformToByteArray());
-  await writeFile(file, buf);
-  return buf;
-}
-
-async function openUploads(bucket: string): Promise<number> {
-  const r = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  return r.Uploads?.length ?? 0;
-}
+const openUploads = async (bucket: string) => (await s3.listMultipartUploads(bucket)).length;
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 beforeAll(async () => {
-  s3 = s3Env();
-  client = new S3Client({
-    region: s3.AWS_REGION!,
-    endpoint: s3.S3_ENDPOINT!,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.AWS_ACCESS_KEY_ID!, secretAccessKey: s3.AWS_SECRET_ACCESS_KEY! },
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  s3 = await getTestS3();
+  client = s3.client();
   work = await mkdtemp(join(tmpdir(), "zipstream-lambda-"));
   // Test the bundle as built from the current sources.
   await new Promise<void>((resolve, reject) => {
@@ -157,24 +103,42 @@ beforeAll(async () => {
     child.stderr.on("data", (c: Buffer) => (err += c.toString()));
     child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`bundle failed: ${err}`))));
   });
+  // Start the S3-free invocations now; their tests await them. (Failures surface there.)
+  offline().catch(() => undefined);
 });
 
 afterAll(async () => {
-  for (const bucket of buckets) {
-    try {
-      for (;;) {
-        const list = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-        if (!list.Contents?.length) break;
-        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: list.Contents.map((o) => ({ Key: o.Key! })) } }));
-      }
-      await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-    } catch {
-      // Best effort: a leftover test bucket must not fail the suite.
-    }
-  }
+  await s3?.cleanup();
   client?.destroy();
   if (work) await rm(work, { recursive: true, force: true });
 });
+
+const INLINE = `inline-${randomUUID()}`;
+let offlineRuns: Promise<Invocation[]> | undefined;
+/**
+ * The invocations that must not reach S3, run concurrently (each is a Node process start):
+ * the endpoint is a closed port, so any S3 call would end in a network error instead.
+ */
+function offline(): Promise<Invocation[]> {
+  const env = { AWS_ENDPOINT_URL: "http://127.0.0.1:9" };
+  offlineRuns ??= Promise.all([
+    invoke(
+      {
+        src: [{ bucket: "b", prefix: "p/", keys: ["k"] }, { bucket: "b", keys: [""] }],
+        dest: { bucket: "d" },
+        options: { method: "lzma", partSize: 1, password: INLINE, concurrency: 2.5 },
+        junk: true,
+      },
+      { env },
+    ),
+    invoke(
+      { src: { bucket: "b", prefix: "" }, dest: { bucket: "d", key: "k.zip" }, options: { password: { env: "NOT_SET_ANYWHERE" }, partSize: 512 * MiB } },
+      { env, memory: 1024 },
+    ),
+    invoke({ src: { bucket: "b", prefix: "" }, dest: { bucket: "d", key: "k.zip" } }, { timeoutMs: 5_000, env }),
+  ]);
+  return offlineRuns;
+}
 
 describe("bundle in a separate Node process, against S3", () => {
   it("is one self-contained ESM file with a source map", async () => {
@@ -222,7 +186,7 @@ describe("bundle in a separate Node process, against S3", () => {
     expect(await openUploads(dest)).toBe(0);
 
     const file = join(work, "archive.zip");
-    await download(dest, "out/archive.zip", file);
+    await s3.downloadToFile(dest, "out/archive.zip", file);
     const expected: ExpectedEntry[] = [
       ...Object.entries(files).map(([k, v]) => ({ name: k.slice("exports/".length), sha256: sha(v), size: v.length })),
       { name: "extra/x.dat", sha256: sha(extra), size: extra.length },
@@ -255,23 +219,13 @@ describe("bundle in a separate Node process, against S3", () => {
     expect(inv.stdout + inv.stderr + JSON.stringify(inv.outcome)).not.toContain(PASSWORD);
 
     const file = join(work, "enc.zip");
-    await download(src, "enc.zip", file);
+    await s3.downloadToFile(src, "enc.zip", file);
     await verifyZip(file, [{ name: "report.txt", sha256: sha(data), size: data.length }], { readers: ["7z", "bsdtar"], password: PASSWORD });
     await expect(verifyZip(file, [{ name: "report.txt", sha256: sha(data) }], { readers: ["7z"], password: "wrong" })).rejects.toThrow();
   });
 
   it("answers a bad event with every problem listed, before any S3 call", async () => {
-    const inline = `inline-${randomUUID()}`;
-    // Nothing listens on this endpoint: any S3 call would fail with a network error instead.
-    const inv = await invoke(
-      {
-        src: [{ bucket: "b", prefix: "p/", keys: ["k"] }, { bucket: "b", keys: [""] }],
-        dest: { bucket: "d" },
-        options: { method: "lzma", partSize: 1, password: inline, concurrency: 2.5 },
-        junk: true,
-      },
-      { env: { AWS_ENDPOINT_URL: "http://127.0.0.1:9" } },
-    );
+    const [inv] = (await offline()) as [Invocation];
     expect(inv.code).toBe(1);
     const e = inv.outcome.error!;
     expect(e).toMatchObject({ errorType: "ERR_INVALID_EVENT", code: "ERR_INVALID_EVENT" });
@@ -281,20 +235,13 @@ describe("bundle in a separate Node process, against S3", () => {
     for (const i of e.issues!) expect(e.errorMessage).toContain(`${i.path}: ${i.message}`);
     const everything = inv.stdout + inv.stderr + JSON.stringify(inv.outcome);
     expect(everything).not.toMatch(/ECONNREFUSED|connect|socket|network/i);
-    expect(everything).not.toContain(inline);
+    expect(everything).not.toContain(INLINE);
     const logged = inv.logs.find((l) => l.level === "ERROR")!;
     expect(logged).toMatchObject({ msg: "invalid event", errorCode: "ERR_INVALID_EVENT", issues: e.issues });
   });
 
   it("refuses an unset password variable, options the memory cannot hold, and a start with too little time", async () => {
-    const offline = { AWS_ENDPOINT_URL: "http://127.0.0.1:9" };
-    const [unset, tooLate] = await Promise.all([
-      invoke(
-        { src: { bucket: "b", prefix: "" }, dest: { bucket: "d", key: "k.zip" }, options: { password: { env: "NOT_SET_ANYWHERE" }, partSize: 512 * MiB } },
-        { env: offline, memory: 1024 },
-      ),
-      invoke({ src: { bucket: "b", prefix: "" }, dest: { bucket: "d", key: "k.zip" } }, { timeoutMs: 5_000, env: offline }),
-    ]);
+    const [, unset, tooLate] = (await offline()) as [Invocation, Invocation, Invocation];
     expect(unset.outcome.error!.code).toBe("ERR_INVALID_EVENT");
     expect(unset.outcome.error!.issues!.map((i) => i.path)).toEqual(["options.partSize", "options.password.env"]);
     expect(tooLate.outcome.error).toMatchObject({ code: "ERR_TIMEOUT", errorMessage: expect.stringMatching(/^Not started/) });

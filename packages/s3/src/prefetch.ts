@@ -168,6 +168,8 @@ export class Prefetcher {
             { bucket: o.bucket, key: o.key },
           );
         }
+        // A store that listed no ETag: pin every later request to the first one seen.
+        if (o.etag === "" && out.ETag) o.etag = out.ETag;
         body = out.Body as Readable;
       } catch (err) {
         if (err instanceof S3ZipError) throw err;

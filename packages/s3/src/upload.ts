@@ -225,7 +225,15 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
   validateDest(dest);
   const concurrency = checkPositiveInt("concurrency", options.concurrency, 4);
   const partRetries = checkPositiveInt("partRetries", options.partRetries, 2, 0);
-  const plan = planParts(options.totalSize, { partSize: options.partSize, equalParts: options.equalParts });
+  let plan: PartPlan;
+  try {
+    plan = planParts(options.totalSize, { partSize: options.partSize, equalParts: options.equalParts });
+  } catch (err) {
+    if (err instanceof RangeError) {
+      throw new S3ZipError("ERR_S3_TOO_LARGE", err.message, { cause: err, bucket: dest.bucket, key: dest.key });
+    }
+    throw err;
+  }
   const params = objectParams(dest);
   const where = { bucket: dest.bucket, key: dest.key };
 

@@ -273,3 +273,42 @@ describe("zipS3Keys reading faults", () => {
     expect(await listUploads(client, out)).toBe(0);
   });
 });
+
+describe("zipS3Keys prefetch", () => {
+  it("reads ahead within the object budget and splits large objects into ranged GETs", async () => {
+    const c = makeClient();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const ranges: string[] = [];
+    c.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== "GetObjectCommand") return next(args);
+        const input = args.input as { Key?: string; Range?: string };
+        if (input.Key === "photos/big.bin") ranges.push(input.Range ?? "");
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        try {
+          return await next(args);
+        } finally {
+          inFlight--;
+        }
+      },
+      { step: "initialize", name: "countGets" },
+    );
+    const res = await zipS3Keys({
+      client: c,
+      src: { bucket: src, prefix: "photos/" },
+      dest: { bucket: out, key: "prefetch.zip" },
+      prefetch: { objects: 2, bytes: 13 * MiB, rangeSize: 6 * MiB },
+    });
+    c.destroy();
+    expect(res.predictedSize).toBe(res.size);
+    // The budget caps requests ahead: at most 2 objects at once, and big.bin's 6 MiB ranges only
+    // two at a time within 13 MiB: a small object plus two ranges is the most ever in flight.
+    expect(maxInFlight).toBeGreaterThanOrEqual(1);
+    expect(maxInFlight).toBeLessThanOrEqual(3);
+    const size = files.get("photos/big.bin")!.length;
+    expect(ranges).toEqual([`bytes=0-${6 * MiB - 1}`, `bytes=${6 * MiB}-${12 * MiB - 1}`, `bytes=${12 * MiB}-${18 * MiB - 1}`, `bytes=${18 * MiB}-${size - 1}`]);
+    await verify("prefetch.zip", expected(PHOTOS), ["unzip", "python"]);
+  });
+});

@@ -281,8 +281,12 @@ function literalSafe(name: string): boolean {
   return !/[*?[\]\\]/.test(name) && !name.startsWith("-");
 }
 
+/** Up to SAMPLE_LIMIT names spread evenly over the list, first and last included. */
 function sampleNames(opts: ReadOptions): string[] {
-  return (opts.hash ?? []).filter(literalSafe).slice(0, SAMPLE_LIMIT);
+  const all = (opts.hash ?? []).filter(literalSafe);
+  if (all.length <= SAMPLE_LIMIT) return all;
+  const step = (all.length - 1) / (SAMPLE_LIMIT - 1);
+  return Array.from({ length: SAMPLE_LIMIT }, (_, i) => all[Math.round(i * step)]!);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,20 +500,26 @@ export async function readBsdtar(archive: string, opts: ReadOptions = {}, stream
   const src = stream ? "-" : archive;
   const io: RunOptions = stream ? { stdinFile: archive } : {};
   const pw = opts.password !== undefined ? ["--passphrase", opts.password] : [];
-  const l = await run("bsdtar", ["-tf", src, ...pw], io);
-  if (l.code !== 0 || l.stderr.trim()) fail(reader, "bsdtar -tf failed", l);
-  // From a pipe the types are unknowable anyway (see below); skip a second pass over the data.
-  let verbose = "";
-  if (!stream) {
+  let listed: SeenEntry[];
+  if (stream) {
+    // One pass over the pipe for listing and integrity: every member is extracted to stdout
+    // (which makes libarchive check every CRC) and -v names it on stderr as "x <name>".
+    // Types are unknowable from a pipe anyway (see below).
+    const t = await run("bsdtar", ["-xvOf", src, ...pw], { ...io, discardStdout: true });
+    const lines = t.stderr.split("\n").filter(Boolean);
+    if (t.code !== 0 || lines.some((l) => !l.startsWith("x "))) fail(reader, "bsdtar -xvOf (integrity) failed", t);
+    listed = bsdtarListing(lines.map((l) => l.slice(2)).join("\n"), "");
+  } else {
+    const l = await run("bsdtar", ["-tf", src, ...pw], io);
+    if (l.code !== 0 || l.stderr.trim()) fail(reader, "bsdtar -tf failed", l);
     const lv = await run("bsdtar", ["-tvf", src, ...pw], io);
     if (lv.code !== 0 || lv.stderr.trim()) fail(reader, "bsdtar -tvf failed", lv);
-    verbose = lv.stdout;
+    listed = bsdtarListing(l.stdout, lv.stdout);
+    // Integrity: extracting every member to stdout makes libarchive check every CRC.
+    const t = await run("bsdtar", ["-xOf", src, ...pw], { ...io, discardStdout: true });
+    if (t.code !== 0 || t.stderr.trim()) fail(reader, "bsdtar -xOf (integrity) failed", t);
   }
-  const listed = bsdtarListing(l.stdout, verbose);
   const deep = opts.deep !== false;
-  // Integrity: extracting every member to stdout makes libarchive check every CRC.
-  const t = await run("bsdtar", ["-xOf", src, ...pw], { ...io, discardStdout: true });
-  if (t.code !== 0 || t.stderr.trim()) fail(reader, "bsdtar -xOf (integrity) failed", t);
   let entries = listed;
   const names = deep ? [] : sampleNames(opts);
   if (deep || names.length > 0) {

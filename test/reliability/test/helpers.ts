@@ -222,6 +222,15 @@ function run(cmd: string, args: string[], input?: string): Promise<{ code: numbe
   });
 }
 
+let python: Promise<string> | undefined;
+/** The real interpreter behind `python3` (a pyenv shim costs seconds per start on a loaded machine). */
+function pythonExe(): Promise<string> {
+  python ??= run("python3", ["-c", "import sys; print(sys.executable)"]).then((r) =>
+    r.code === 0 && r.stdout.trim() ? r.stdout.trim() : "python3",
+  );
+  return python;
+}
+
 const PY_HASH = `
 import hashlib, json, sys, zipfile
 out = {}
@@ -246,7 +255,7 @@ json.dump(out, sys.stdout)
  * and its SHA-256 returned, keyed by name.
  */
 export async function hashMembers(path: string): Promise<Map<string, { size: number; sha256: string }>> {
-  const r = await run("python3", ["-c", PY_HASH, path]);
+  const r = await run(await pythonExe(), ["-c", PY_HASH, path]);
   if (r.code !== 0) throw new Error(`python zipfile rejected ${path}: ${r.stderr || r.stdout}`);
   const obj = JSON.parse(r.stdout) as Record<string, [number, string]>;
   return new Map(Object.entries(obj).map(([k, [size, h]]) => [k, { size, sha256: h }]));
@@ -281,4 +290,12 @@ export async function externalReadersAccept(path: string): Promise<string[]> {
 export function runSeed(): number {
   const s = process.env.RELIABILITY_SEED;
   return s ? Number(s) : Math.floor(Math.random() * 2 ** 31);
+}
+
+/** SHA-256 of an object's bytes, streamed through the direct client. */
+export async function objectDigest(client: S3Client, bucket: string, key: string): Promise<string> {
+  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const h = createHash("sha256");
+  for await (const chunk of res.Body as AsyncIterable<Uint8Array>) h.update(chunk);
+  return h.digest("hex");
 }

@@ -1,0 +1,63 @@
+// Renders BENCHMARKS.md's tables from bench/results/*.json (written by run.mjs and s3.mjs).
+// Prose around the tables lives in BENCHMARKS.md between the markers; only the tables change.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const read = (f) => (existsSync(join(here, "..", "results", f)) ? JSON.parse(readFileSync(join(here, "..", "results", f), "utf8")) : undefined);
+const fmt = (x, d = 0) => (x === undefined ? "–" : x.toFixed(d));
+
+function encoderTables(r) {
+  const by = (e, m) => r.summary.find((s) => s.encoder === e && s.method === m);
+  const lines = [];
+  lines.push(`Run ${r.date.slice(0, 16)}Z, Node ${r.node}, ${r.cpus} × ${r.cpuModel}, ${r.rounds} rounds; corpus ${r.corpus.files} files, ${(r.corpus.bytes / 2 ** 20).toFixed(0)} MiB (${Object.entries(r.corpus.kinds).map(([k, v]) => `${k} ${(v.bytes / 2 ** 20).toFixed(0)} MiB`).join(", ")}).`, "");
+  for (const method of ["store", "deflate"]) {
+    const ours = by("zipstream", method);
+    const ref = method === "store" ? by("limit:read-crc-copy", "store") : by("limit:zlib-1thread", "deflate");
+    lines.push(`**${method === "store" ? "Store" : "Deflate, level 6"}** (median MiB/s of input, min–max; CPU seconds; peak RSS)`, "");
+    lines.push("| encoder | MiB/s | spread | CPU s | peak RSS MiB | zipstream is × faster | archive bytes |", "|---|---:|---:|---:|---:|---:|---:|");
+    for (const s of r.summary.filter((x) => x.method === method && !x.encoder.startsWith("limit:crc32"))) {
+      if (s.error) { lines.push(`| ${s.encoder} | failed | | | | | |`); continue; }
+      const ratio = ours?.mibPerSec ? ours.mibPerSec / s.mibPerSec : undefined;
+      lines.push(`| ${s.encoder} | ${fmt(s.mibPerSec)} | ${fmt(s.mibPerSecMin)}–${fmt(s.mibPerSecMax)} | ${fmt(s.cpuSeconds, 2)} | ${fmt(s.maxRssMiB)} | ${s.encoder === "zipstream" ? "–" : fmt(ratio, 2)} | ${s.outBytes ?? "–"} |`);
+    }
+    if (ours && ref) lines.push("", `zipstream / ${ref.encoder}: **${fmt(ours.mibPerSec / ref.mibPerSec, 2)}×**.`);
+    lines.push("");
+  }
+  const crc = by("limit:crc32", "store");
+  if (crc) lines.push(`\`zlib.crc32\` alone, data in memory: ${fmt(crc.mibPerSec)} MiB/s.`, "");
+  return lines.join("\n");
+}
+
+function s3Tables(r) {
+  const lines = [`Run ${r.date.slice(0, 16)}Z, Node ${r.node}, ${r.endpoint}, ${r.rounds} rounds (medians).`, ""];
+  for (const set of ["small", "sha"]) {
+    const rows = r.summary.filter((s) => s.set === set);
+    const ours = rows.find((s) => s.runner === "zipstream");
+    lines.push(set === "small" ? "**a. 5,000 objects of 16 KiB**" : `**b. ${rows[0].objects} objects of N(5 MB, 1 MB), ${(rows[0].inputBytes / 2 ** 30).toFixed(2)} GiB, store**`, "");
+    lines.push("| pipeline | wall s | spread s | objects/s | MiB/s | CPU s | CPU s per GiB | peak RSS MiB | zipstream is × faster |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (const s of rows) {
+      lines.push(`| ${s.runner} | ${fmt(s.seconds, 1)} | ${fmt(s.secondsMin, 1)}–${fmt(s.secondsMax, 1)} | ${fmt(s.objects / s.seconds)} | ${fmt(s.inputBytes / 2 ** 20 / s.seconds, 1)} | ${fmt(s.cpuSeconds, 1)} | ${fmt(s.cpuSeconds / (s.inputBytes / 2 ** 30), 1)} | ${fmt(s.maxRssMiB)} | ${s === ours ? "–" : fmt(s.seconds / ours.seconds, 2)} |`);
+    }
+    lines.push("");
+  }
+  if (r.scale?.length) {
+    lines.push("**Memory scaling** (zipS3Keys, store, default options)", "", "| archive | wall s | MiB/s | peak RSS MiB |", "|---|---:|---:|---:|");
+    for (const s of r.scale) lines.push(`| ${s.label} (${s.objects} × 100 MB) | ${fmt(s.seconds, 1)} | ${fmt(s.objects * 1e8 / 2 ** 20 / s.seconds, 1)} | ${fmt(s.maxRssMiB)} |`);
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+const path = join(root, "BENCHMARKS.md");
+let md = readFileSync(path, "utf8");
+const put = (tag, body) => {
+  const re = new RegExp(`(<!-- ${tag}:start -->)[\\s\\S]*?(<!-- ${tag}:end -->)`);
+  md = md.replace(re, `$1\n${body}\n$2`);
+};
+const enc = read("encoders.json"); if (enc) put("encoders", encoderTables(enc));
+const s3 = read("s3.json"); if (s3) put("s3", s3Tables(s3));
+writeFileSync(path, md);
+console.log("BENCHMARKS.md updated");
