@@ -13,7 +13,7 @@ LOCAL_S3_SECOND_USER="zipstream-second"
 LOCAL_S3_SECOND_ACCESS_KEY="ZIPSTREAMLOCALKEY002"
 LOCAL_S3_SECOND_SECRET_KEY="zipstreamLocalSecretKey00000000000000002"
 
-# Daemons in start order; stop.sh stops them in reverse.
+# The daemons, by their pid file names in DATA_DIR/run.
 LOCAL_S3_DAEMONS=(mon.a osd.0 client.rgw.a)
 
 log() { printf '[local-s3] %s\n' "$*" >&2; }
@@ -27,24 +27,40 @@ pid_alive() {
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
 }
 
-# stop_daemon DATA_DIR NAME: SIGTERM via the pid file, wait up to 20 s, then SIGKILL.
-stop_daemon() {
-  local dir="$1" name="$2" f pid i
-  f="$dir/run/$name.pid"
-  pid_alive "$f" || { rm -f "$f"; return 0; }
-  pid="$(tr -dc '0-9' <"$f")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 200; i++)); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$f"; return 0; }
+# stop_all DATA_DIR: SIGTERM to every daemon with a live pid file at once, a 3 s grace, then
+# SIGKILL. The data is never reused (start.sh always builds a new cluster), so an orderly
+# shutdown buys nothing, and the OSD would wait seconds to tell a monitor that is itself
+# going down.
+stop_all() {
+  local dir="$1" d f pid i pids=() alive=()
+  for d in "${LOCAL_S3_DAEMONS[@]}"; do
+    f="$dir/run/$d.pid"
+    if pid_alive "$f"; then
+      pid="$(tr -dc '0-9' <"$f")"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+  done
+  # Wall-clock deadline (microseconds): on a loaded machine each poll takes longer than its sleep.
+  local deadline=$(( ${EPOCHREALTIME/./} + 3000000 ))
+  while (( ${EPOCHREALTIME/./} < deadline )); do
+    alive=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    pids=("${alive[@]}")
+    [[ ${#pids[@]} -eq 0 ]] && break
     sleep 0.1
   done
-  log "$name (pid $pid) ignored SIGTERM for 20 s; sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  rm -f "$f"
+  if [[ ${#pids[@]} -gt 0 ]]; then
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      alive=()
+      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+      pids=("${alive[@]}")
+      [[ ${#pids[@]} -eq 0 ]] && break
+      sleep 0.1
+    done
+  fi
+  for d in "${LOCAL_S3_DAEMONS[@]}"; do rm -f "$dir/run/$d.pid"; done
 }
 
 # parse_common_args "$@": sets DATA_DIR, PORT, WIPE, REST from options and env.

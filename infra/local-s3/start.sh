@@ -68,9 +68,7 @@ fi
 # Anything else in the directory is a dead or half-dead run: stop what is left, wipe it.
 if [[ -e "$CONF" || -d "$DATA_DIR/run" ]]; then
   log "stale cluster in $DATA_DIR: stopping leftovers and wiping"
-  for ((i = ${#LOCAL_S3_DAEMONS[@]} - 1; i >= 0; i--)); do
-    stop_daemon "$DATA_DIR" "${LOCAL_S3_DAEMONS[$i]}"
-  done
+  stop_all "$DATA_DIR"
 fi
 # Keep the directory itself (it may be a mount point or referenced by a shell), empty it.
 wipe_data_dir

@@ -10,7 +10,7 @@ usage() {
 usage: infra/local-s3/stop.sh [--data-dir DIR] [--wipe]
 
 Stops radosgw, ceph-osd and ceph-mon of the cluster in DIR (SIGTERM through the pid files in
-DIR/run, waiting up to 20 s each, then SIGKILL). --wipe also deletes the cluster's files.
+DIR/run, then SIGKILL after 3 s; the data is never reused). --wipe also deletes the cluster's files.
 Defaults: DIR=$LOCAL_S3_DIR or <repo>/.local-s3.
 EOF
 }
@@ -22,9 +22,7 @@ lock_data_dir
 # Mark the cluster as not running first, so that a concurrent start.sh cannot mistake it
 # for a healthy one while the daemons go down.
 rm -f "$DATA_DIR/env"
-for ((i = ${#LOCAL_S3_DAEMONS[@]} - 1; i >= 0; i--)); do
-  stop_daemon "$DATA_DIR" "${LOCAL_S3_DAEMONS[$i]}"
-done
+stop_all "$DATA_DIR"
 log "stopped (data dir $DATA_DIR)"
 if ((WIPE)); then
   wipe_data_dir

@@ -21,8 +21,17 @@ afterAll(() => {
   rmSync(outdir, { recursive: true, force: true });
 });
 
+let defaults: ReturnType<typeof synth> | undefined;
+/** The default configuration (with a destination prefix), synthesized once for several tests. */
+function synthDefaults() {
+  defaults ??= synth({ destination: { prefix: "archives/" } });
+  return defaults;
+}
+
 function synth(props: Partial<ZipstreamStackProps> = {}) {
-  const app = new App({ outdir });
+  // No construct stack traces or tree metadata: they cost most of the synthesis time and the
+  // assertions do not read them.
+  const app = new App({ outdir, stackTraces: false, treeMetadata: false });
   const stack = new ZipstreamStack(app, "Test", {
     codePath,
     sources: [{ bucket: "src-a", prefix: "exports/" }, { bucket: "src-b" }, { bucket: "src-a", prefix: "more/" }],
@@ -42,7 +51,7 @@ function roleStatements(template: Template): Statement[] {
 
 describe("ZipstreamStack", () => {
   it("deploys the bundle on Node.js 22, arm64, with the default 2048 MB and 15 minutes", () => {
-    const { template } = synth();
+    const { template } = synthDefaults();
     template.resourceCountIs("AWS::Lambda::Function", 1);
     template.hasResourceProperties("AWS::Lambda::Function", {
       Runtime: "nodejs22.x",
@@ -55,11 +64,6 @@ describe("ZipstreamStack", () => {
     template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", { MaximumRetryAttempts: 0 });
   });
 
-  it("takes memory, timeout and runtime as parameters", () => {
-    const { template } = synth({ memorySize: 4096, timeoutSeconds: 300, runtime: "nodejs24.x" });
-    template.hasResourceProperties("AWS::Lambda::Function", { Runtime: "nodejs24.x", MemorySize: 4096, Timeout: 300 });
-  });
-
   it("rejects out-of-range memory and timeout", () => {
     expect(() => synth({ memorySize: 64 })).toThrow(/memorySize/);
     expect(() => synth({ timeoutSeconds: 901 })).toThrow(/timeoutSeconds/);
@@ -68,7 +72,7 @@ describe("ZipstreamStack", () => {
   });
 
   it("grants exactly the least-privilege statements, no wildcard actions or resources", () => {
-    const { stack, template } = synth({ destination: { prefix: "archives/" } });
+    const { stack, template } = synthDefaults();
     const destLogical = stack.getLogicalId(stack.destinationBucket.node.defaultChild as never);
     const statements = roleStatements(template);
     expect(statements).toEqual([
@@ -136,7 +140,9 @@ describe("ZipstreamStack", () => {
   });
 
   it("creates a private destination bucket whose lifecycle rule aborts incomplete multipart uploads", () => {
-    const { template } = synth({ abortIncompleteUploadsAfterDays: 3 });
+    const { template } = synth({ abortIncompleteUploadsAfterDays: 3, memorySize: 4096, timeoutSeconds: 300, runtime: "nodejs24.x" });
+    // Memory, timeout and runtime are parameters too.
+    template.hasResourceProperties("AWS::Lambda::Function", { Runtime: "nodejs24.x", MemorySize: 4096, Timeout: 300 });
     template.resourceCountIs("AWS::S3::Bucket", 1);
     template.hasResourceProperties("AWS::S3::Bucket", {
       LifecycleConfiguration: {
@@ -177,7 +183,7 @@ describe("ZipstreamStack", () => {
   });
 
   it("has no secret and no password variable by default", () => {
-    const { template } = synth();
+    const { template } = synthDefaults();
     template.resourceCountIs("AWS::SecretsManager::Secret", 0);
     template.hasResourceProperties("AWS::Lambda::Function", {
       Environment: { Variables: Match.not(Match.objectLike({ ZIPSTREAM_PASSWORD: Match.anyValue() })) },

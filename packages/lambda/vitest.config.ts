@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     name: "lambda",
     include: ["test/**/*.test.ts"],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
   },
 });

@@ -5,11 +5,11 @@ import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3env, testClient } from "./s3.js";
+import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3available, s3vars, setup, testClient } from "./s3.js";
 
 const MAIN = path.join(import.meta.dirname, "..", "main.js");
 
-describe.skipIf(s3env === undefined)("example batch-job", () => {
+describe.skipIf(!s3available)("example batch-job", () => {
   let client: S3Client;
   let bucket: string;
   const objects: Record<string, Uint8Array> = {
@@ -20,11 +20,12 @@ describe.skipIf(s3env === undefined)("example batch-job", () => {
   };
 
   beforeAll(async () => {
+    await setup();
     client = testClient();
-    bucket = await bucketWith(client, "batch", objects);
+    bucket = await bucketWith("batch", objects);
   });
   afterAll(async () => {
-    await dropBucket(client, bucket);
+    await dropBucket(bucket);
     client.destroy();
   });
 
@@ -34,7 +35,7 @@ describe.skipIf(s3env === undefined)("example batch-job", () => {
       [MAIN, bucket, "archives/", "customers/alice/", "customers/nobody/", "customers/bob/", "customers/carol/"],
       {
         encoding: "utf8",
-        env: { ...process.env, PARALLEL: "2", S3_ENDPOINT: s3env!.S3_ENDPOINT, AWS_ACCESS_KEY_ID: s3env!.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3env!.AWS_SECRET_ACCESS_KEY, AWS_REGION: s3env!.AWS_REGION ?? "us-east-1" },
+        env: { ...process.env, PARALLEL: "2", ...s3vars() },
       },
     );
     expect(r.status, r.stderr).toBe(1);
@@ -50,7 +51,7 @@ describe.skipIf(s3env === undefined)("example batch-job", () => {
         expect(line.ok).toBe(true);
         expect(line.key).toBe(`archives/customers-${who}.zip`);
         const file = path.join(dir, `${who}.zip`);
-        await writeFile(file, await getBytes(client, bucket, line.key));
+        await writeFile(file, await getBytes(bucket, line.key));
         const expected = Object.entries(objects)
           .filter(([k]) => k.startsWith(`customers/${who}/`))
           .map(([k, data]) => ({ name: k.slice(`customers/${who}/`.length), data }));
@@ -59,6 +60,6 @@ describe.skipIf(s3env === undefined)("example batch-job", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    expect(await listUploads(client, bucket)).toEqual([]);
+    expect(await listUploads(bucket)).toEqual([]);
   });
 });

@@ -6,9 +6,9 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createZipServer } from "../main.js";
-import { bucketWith, bytes, dropBucket, s3env, testClient } from "./s3.js";
+import { bucketWith, bytes, dropBucket, s3available, setup, testClient } from "./s3.js";
 
-describe.skipIf(s3env === undefined)("example http-download", () => {
+describe.skipIf(!s3available)("example http-download", () => {
   let client: S3Client;
   let bucket: string;
   let server: import("node:http").Server;
@@ -21,15 +21,16 @@ describe.skipIf(s3env === undefined)("example http-download", () => {
   };
 
   beforeAll(async () => {
+    await setup();
     client = testClient();
-    bucket = await bucketWith(client, "http", objects);
+    bucket = await bucketWith("http", objects);
     server = createZipServer({ client, bucket });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve));
-    await dropBucket(client, bucket);
+    await dropBucket(bucket);
     client.destroy();
   });
 

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3env, testClient } from "./s3.js";
+import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3available, s3vars, setup, testClient } from "./s3.js";
 
 const MAIN = path.join(import.meta.dirname, "..", "main.js");
 
@@ -15,11 +15,8 @@ function invoke(event: unknown) {
     encoding: "utf8",
     env: {
       ...process.env,
-      S3_ENDPOINT: s3env!.S3_ENDPOINT,
+      ...s3vars(),
       AWS_ENDPOINT_URL: undefined,
-      AWS_ACCESS_KEY_ID: s3env!.AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: s3env!.AWS_SECRET_ACCESS_KEY,
-      AWS_REGION: s3env!.AWS_REGION ?? "us-east-1",
       MEMORY_MB: "256",
     },
   });
@@ -27,7 +24,7 @@ function invoke(event: unknown) {
   return { status: r.status, stderr: r.stderr, logs: lines.slice(0, -1), last: lines.at(-1)! };
 }
 
-describe.skipIf(s3env === undefined)("example lambda-local", () => {
+describe.skipIf(!s3available)("example lambda-local", () => {
   let client: S3Client;
   let bucket: string;
   const objects: Record<string, Uint8Array> = {
@@ -36,11 +33,12 @@ describe.skipIf(s3env === undefined)("example lambda-local", () => {
   };
 
   beforeAll(async () => {
+    await setup();
     client = testClient();
-    bucket = await bucketWith(client, "lambda", objects);
+    bucket = await bucketWith("lambda", objects);
   });
   afterAll(async () => {
-    await dropBucket(client, bucket);
+    await dropBucket(bucket);
     client.destroy();
   });
 
@@ -51,7 +49,7 @@ describe.skipIf(s3env === undefined)("example lambda-local", () => {
     expect(result).toMatchObject({ key: "out/in.zip", entries: 2 });
     // Structured logs carry the request id of the fake context.
     expect(r.logs.some((l) => l.requestId === result.requestId)).toBe(true);
-    const zip = await getBytes(client, bucket, "out/in.zip");
+    const zip = await getBytes(bucket, "out/in.zip");
     expect(zip.length).toBe(result.size);
     const dir = await mkdtemp(path.join(tmpdir(), "example-lambda-"));
     try {
@@ -63,7 +61,7 @@ describe.skipIf(s3env === undefined)("example lambda-local", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    expect(await listUploads(client, bucket)).toEqual([]);
+    expect(await listUploads(bucket)).toEqual([]);
   });
 
   it("reports a bad event as the Lambda runtime would, touching nothing", async () => {

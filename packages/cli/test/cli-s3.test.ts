@@ -13,7 +13,8 @@ import {
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes, runCli, tempDir, writeTree } from "./helpers.js";
-import { childEnv, createBucket, dropBucket, getBytes, listKeys, listUploads, put, s3env, testClient } from "./s3-helpers.js";
+import type { TestS3 } from "@zipstream/testkit";
+import { childEnv, listKeys, put, s3available, testS3 } from "./s3-helpers.js";
 
 const exec = promisify(execFile);
 
@@ -28,27 +29,29 @@ const underPhotos = () =>
     .filter(([k]) => k.startsWith("photos/"))
     .map(([k, data]) => ({ name: k.slice("photos/".length), data }));
 
-describe.skipIf(s3env === undefined)("against the local S3 gateway", () => {
+describe.skipIf(!s3available)("against the local S3 gateway", () => {
+  let s3: TestS3;
   let client: S3Client;
   let bucket: string;
   let dir: string;
   const env = () => childEnv();
 
   beforeAll(async () => {
-    client = testClient();
-    bucket = await createBucket(client, "cli");
+    s3 = await testS3();
+    client = s3.client();
+    bucket = await s3.newBucket("zs-cli");
     for (const [k, v] of Object.entries(objects)) await put(client, bucket, k, v);
     dir = await tempDir();
   });
 
   afterAll(async () => {
-    if (bucket) await dropBucket(client, bucket);
+    if (bucket) await s3.emptyAndDeleteBucket(bucket);
     client?.destroy();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   async function download(key: string, file: string): Promise<string> {
-    await writeFile(file, await getBytes(client, bucket, key));
+    await s3.downloadToFile(bucket, key, file);
     return file;
   }
 
@@ -100,7 +103,7 @@ describe.skipIf(s3env === undefined)("against the local S3 gateway", () => {
     expect(report.zip64).toBe(false);
     expect(report.parts.partSize).toBe(5 * 1024 * 1024);
     expect(await listKeys(client, bucket)).toEqual(before);
-    expect(await listUploads(client, bucket)).toEqual([]);
+    expect(await s3.listMultipartUploads(bucket)).toEqual([]);
 
     const real = await runCli([`s3://${bucket}/photos/`, `s3://${bucket}/out/dry.zip`, "--part-size", "5MiB", "-q"], { env: env() });
     expect(real.code, real.stderr).toBe(0);
@@ -149,11 +152,10 @@ describe.skipIf(s3env === undefined)("against the local S3 gateway", () => {
     expect(b.code).toBe(3);
     expect(b.stderr).toMatch(/ERR_S3_NO_SUCH_BUCKET/);
     expect(await listKeys(client, bucket)).not.toContain("out/missing.zip");
-    expect(await listUploads(client, bucket)).toEqual([]);
+    expect(await s3.listMultipartUploads(bucket)).toEqual([]);
   });
 
   it("a user without rights gets exit 4", async () => {
-    if (!s3env?.S3_SECOND_ACCESS_KEY_ID) throw new Error("the gateway's env has no second user");
     const r = await runCli([`s3://${bucket}/photos/`, `s3://${bucket}/out/denied.zip`], { env: childEnv(true) });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/ERR_S3_ACCESS_DENIED/);
@@ -200,13 +202,13 @@ describe.skipIf(s3env === undefined)("against the local S3 gateway", () => {
     const dry = await runCli(["cleanup", `s3://${bucket}/stale/`, "--older-than", "1s", "--dry-run"], { env: env() });
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`would abort s3://${bucket}/stale/left-behind.zip upload ${created.UploadId}`);
-    expect((await listUploads(client, bucket)).map((u) => u.key).sort()).toEqual(["elsewhere/keep.zip", "stale/left-behind.zip"]);
+    expect((await s3.listMultipartUploads(bucket)).map((u) => u.key).sort()).toEqual(["elsewhere/keep.zip", "stale/left-behind.zip"]);
 
     const real = await runCli(["cleanup", `s3://${bucket}/stale/`, "--older-than", "1s", "--json"], { env: env() });
     expect(real.code, real.stderr).toBe(0);
     const out = JSON.parse(real.stdout) as { uploads: { key: string; uploadId: string }[] };
     expect(out.uploads.map((u) => u.uploadId)).toEqual([created.UploadId]);
-    expect((await listUploads(client, bucket)).map((u) => u.key)).toEqual(["elsewhere/keep.zip"]);
+    expect((await s3.listMultipartUploads(bucket)).map((u) => u.key)).toEqual(["elsewhere/keep.zip"]);
   });
 
   it("SIGINT during an upload aborts it: exit 6, no object and no incomplete upload", async () => {
@@ -229,7 +231,7 @@ describe.skipIf(s3env === undefined)("against the local S3 gateway", () => {
     expect(sent).toBe(true);
     expect(r.code, r.stderr).toBe(6);
     expect(await listKeys(client, bucket)).not.toContain("out/interrupted.zip");
-    expect((await listUploads(client, bucket)).filter((u) => u.key === "out/interrupted.zip")).toEqual([]);
+    expect((await s3.listMultipartUploads(bucket)).filter((u) => u.key === "out/interrupted.zip")).toEqual([]);
     expect(existsSync(path.join(big, "zeros.bin"))).toBe(true);
     expect((await stat(path.join(big, "zeros.bin"))).size).toBe(2 * 1024 ** 3);
   });

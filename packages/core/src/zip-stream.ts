@@ -44,6 +44,28 @@ export interface ZipStats {
 
 const PROGRESS_INTERVAL_MS = 100;
 
+/**
+ * The next entry, pulled from the iterable while the current (deflated) entry's last blocks are
+ * still compressing. When it is deflated too, its source is opened and up to one in-flight
+ * window of blocks is submitted, so consecutive members compress concurrently on the thread pool.
+ * Failures are kept and raised when the entry's turn comes, before any of its bytes.
+ */
+interface Ahead {
+  task: Promise<void>;
+  result?: IteratorResult<ZipEntry>;
+  entriesError?: unknown;
+  entry?: NormalizedEntry;
+  entryError?: unknown;
+  reader?: SourceReader;
+  openError?: unknown;
+  deflater?: BlockDeflater;
+  crc: number;
+  bytesIn: number;
+  ended: boolean;
+  readError?: unknown;
+  sizeExceeded: boolean;
+}
+
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -59,6 +81,7 @@ export class ZipReadable extends Readable {
   #entryIterator: Iterator<ZipEntry> | AsyncIterator<ZipEntry> | undefined;
   #reader: SourceReader | undefined;
   #deflater: BlockDeflater | undefined;
+  #ahead: Ahead | undefined;
   #pumping = false;
   #stopped = false;
   #abortListener: (() => void) | undefined;
@@ -151,6 +174,12 @@ export class ZipReadable extends Readable {
     this.#deflater?.discard();
     const tasks: Promise<unknown>[] = [];
     if (this.#reader !== undefined) tasks.push(this.#reader.close());
+    const ahead = this.#ahead;
+    if (ahead !== undefined) {
+      ahead.deflater?.discard();
+      if (ahead.reader !== undefined) tasks.push(ahead.reader.close());
+      // An open still in progress closes itself when it sees #stopped.
+    }
     // A running generator queues return(); it takes effect at its next step (which checks #stopped).
     if (this.#gen !== undefined) tasks.push(this.#gen.return(undefined).catch(() => undefined));
     const it = this.#entryIterator;
@@ -182,21 +211,42 @@ export class ZipReadable extends Readable {
     let count = 0;
     for (;;) {
       let r: IteratorResult<ZipEntry>;
+      const ahead = this.#ahead;
+      this.#ahead = undefined;
       try {
-        r = await it.next();
+        if (ahead !== undefined) {
+          await ahead.task;
+          if (ahead.entriesError !== undefined) throw ahead.entriesError;
+          r = ahead.result!;
+        } else {
+          r = await it.next();
+        }
       } catch (err) {
+        ahead?.deflater?.discard();
+        if (ahead?.reader !== undefined) await ahead.reader.close();
         throw new ZipError("ERR_ENTRIES", `the entries iterable failed: ${errorMessage(err)}`, { cause: err });
       }
-      this.#checkAlive();
-      if (r.done) break;
-      const n = normalizeEntry(r.value, opts);
-      const resolved = names.resolve(n.name);
-      this.#currentName = resolved.name;
-      if (mode === "never") {
-        if (count + 1 >= MAX_UINT16) throw zip64Required(`entry number ${count + 1} (65,535 or more entries)`, resolved.name);
-        if (offset >= MAX_UINT32) throw zip64Required("the entry's offset (past 4 GiB)", resolved.name);
+      if (this.#stopped) {
+        if (ahead?.reader !== undefined) await ahead.reader.close();
+        this.#checkAlive();
       }
-      const result = yield* this.#entry(n, resolved.bytes, offset);
+      if (r.done) break;
+      if (ahead?.entryError !== undefined) throw ahead.entryError;
+      const n = ahead?.entry ?? normalizeEntry(r.value, opts);
+      let resolved: ReturnType<NameRegistry["resolve"]>;
+      try {
+        resolved = names.resolve(n.name);
+        this.#currentName = resolved.name;
+        if (mode === "never") {
+          if (count + 1 >= MAX_UINT16) throw zip64Required(`entry number ${count + 1} (65,535 or more entries)`, resolved.name);
+          if (offset >= MAX_UINT32) throw zip64Required("the entry's offset (past 4 GiB)", resolved.name);
+        }
+      } catch (err) {
+        ahead?.deflater?.discard();
+        if (ahead?.reader !== undefined) await ahead.reader.close();
+        throw err;
+      }
+      const result = yield* this.#entry(n, resolved.bytes, offset, ahead?.entry === n ? ahead : undefined);
       const record = buildCentralHeader(result.layout, result.crc, result.dataSize, result.size, offset, mode);
       const pos = central.append(record);
       names.commit(resolved.hash, resolved.bytes, pos + CENTRAL_NAME_OFFSET);
@@ -232,6 +282,7 @@ export class ZipReadable extends Readable {
     n: NormalizedEntry,
     nameBytes: Uint8Array,
     offset: number,
+    ahead: Ahead | undefined,
   ): AsyncGenerator<Uint8Array, { layout: EntryLayout; crc: number; size: number; dataSize: number; written: number }, undefined> {
     const opts = this.#opts;
     const mode = opts.zip64;
@@ -251,10 +302,17 @@ export class ZipReadable extends Readable {
         }
         knownCrc = c;
       }
-      try {
-        reader = await openSource(n.buffered ?? n.source, n.buffered === undefined ? n.path : undefined);
-      } catch (err) {
-        throw fail("ERR_SOURCE", `cannot open the source: ${errorMessage(err)}`, err);
+      if (ahead?.openError !== undefined) {
+        throw fail("ERR_SOURCE", `cannot open the source: ${errorMessage(ahead.openError)}`, ahead.openError);
+      }
+      if (ahead?.reader !== undefined) {
+        reader = ahead.reader;
+      } else {
+        try {
+          reader = await openSource(n.buffered ?? n.source, n.buffered === undefined ? n.path : undefined);
+        } catch (err) {
+          throw fail("ERR_SOURCE", `cannot open the source: ${errorMessage(err)}`, err);
+        }
       }
       this.#reader = reader;
       if (this.#stopped) {
@@ -265,6 +323,10 @@ export class ZipReadable extends Readable {
       if (size === undefined && n.path !== undefined && reader.size !== undefined) size = reader.size;
     }
     try {
+      if (ahead?.sizeExceeded) throw fail("ERR_SIZE_MISMATCH", `declared size ${size} but the source has more bytes`);
+      if (ahead?.readError !== undefined) {
+        throw fail("ERR_SOURCE", `the source failed: ${errorMessage(ahead.readError)}`, ahead.readError);
+      }
       const l = layoutEntry(n, nameBytes, mode, size, knownCrc);
       if (mode === "never" && size !== undefined && (size >= MAX_UINT32 || (l.dataSize ?? 0) >= MAX_UINT32)) {
         throw zip64Required("the entry's size (4 GiB or more)", entryName);
@@ -272,8 +334,8 @@ export class ZipReadable extends Readable {
       const header = buildLocalHeader(l);
       yield header;
       let written = header.length;
-      let crc = 0;
-      let bytesIn = 0;
+      let crc = ahead?.crc ?? 0;
+      let bytesIn = ahead?.bytesIn ?? 0;
       let dataSize = 0;
       // Limit for 32-bit fields: a non-Zip64 entry must fail before a value reaches 0xFFFFFFFF.
       const checkOut = (len: number): void => {
@@ -288,7 +350,7 @@ export class ZipReadable extends Readable {
         dataSize += enc.header.length;
       }
       if (reader !== undefined) {
-        const deflater = n.method === "deflate" ? new BlockDeflater(n.level) : undefined;
+        const deflater = ahead?.deflater ?? (n.method === "deflate" ? new BlockDeflater(n.level) : undefined);
         this.#deflater = deflater;
         const emit = (out: Uint8Array): Uint8Array => {
           checkOut(out.length);
@@ -297,6 +359,7 @@ export class ZipReadable extends Readable {
           return o;
         };
         for (;;) {
+          if (ahead?.ended) break;
           let chunk: Uint8Array | null;
           try {
             chunk = await reader.read();
@@ -325,6 +388,8 @@ export class ZipReadable extends Readable {
         }
         if (deflater !== undefined) {
           deflater.end();
+          // All input is submitted: start on the next entry while these blocks compress.
+          this.#startAhead();
           while (deflater.inFlight > 0) yield emit(await this.#take(deflater, fail));
           this.#deflater = undefined;
         }
@@ -359,6 +424,71 @@ export class ZipReadable extends Readable {
         await reader.close();
       }
     }
+  }
+
+  #startAhead(): void {
+    const it = this.#entryIterator;
+    if (this.#ahead !== undefined || this.#stopped || it === undefined) return;
+    const ahead: Ahead = { task: Promise.resolve(), crc: 0, bytesIn: 0, ended: false, sizeExceeded: false };
+    this.#ahead = ahead;
+    ahead.task = (async () => {
+      try {
+        ahead.result = await it.next();
+      } catch (err) {
+        ahead.entriesError = err;
+        return;
+      }
+      if (ahead.result.done || this.#stopped) return;
+      let n: NormalizedEntry;
+      try {
+        n = normalizeEntry(ahead.result.value, this.#opts);
+      } catch (err) {
+        ahead.entryError = err;
+        return;
+      }
+      ahead.entry = n;
+      // Only deflated members gain from starting early; others are opened at their turn.
+      if (n.type === "directory" || n.method !== "deflate" || n.buffered !== undefined) return;
+      let reader: SourceReader;
+      try {
+        reader = await openSource(n.source, n.path);
+      } catch (err) {
+        ahead.openError = err;
+        return;
+      }
+      ahead.reader = reader;
+      if (this.#stopped) {
+        await reader.close();
+        return;
+      }
+      const deflater = new BlockDeflater(n.level);
+      ahead.deflater = deflater;
+      const size = n.size ?? (n.path !== undefined ? reader.size : undefined);
+      while (!deflater.full) {
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          ahead.readError = err;
+          return;
+        }
+        if (this.#stopped) return;
+        if (chunk === null) {
+          ahead.ended = true;
+          return;
+        }
+        if (size !== undefined && ahead.bytesIn + chunk.length > size) {
+          ahead.sizeExceeded = true;
+          return;
+        }
+        ahead.crc = zlib.crc32(chunk, ahead.crc);
+        ahead.bytesIn += chunk.length;
+        this.#stats.bytesIn += chunk.length;
+        deflater.write(chunk);
+      }
+    })().catch((err: unknown) => {
+      ahead.readError ??= err;
+    });
   }
 
   async #take(deflater: BlockDeflater, fail: (code: string, message: string, cause?: unknown) => ZipError): Promise<Uint8Array> {

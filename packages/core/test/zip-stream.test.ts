@@ -285,6 +285,29 @@ describe("failures", () => {
     noEnd(bytes);
   });
 
+  it("a Node stream that errors or closes early: ERR_SOURCE", async () => {
+    const boom = new Error("socket reset");
+    let n = 0;
+    const failing = new Readable({
+      read() {
+        if (n++ < 3) this.push(Buffer.alloc(1000, 1));
+        else this.destroy(boom);
+      },
+    });
+    const r1 = await collectError(zipStream([{ name: "s", source: failing, method: "store" }]));
+    expect(r1.error.code).toBe("ERR_SOURCE");
+    expect(r1.error.cause).toBe(boom);
+    noEnd(r1.bytes);
+    const early = new Readable({
+      read() {
+        this.destroy();
+      },
+    });
+    const r2 = await collectError(zipStream([{ name: "e", source: early, method: "store" }]));
+    expect(r2.error.code).toBe("ERR_SOURCE");
+    noEnd(r2.bytes);
+  });
+
   it("a source that cannot be opened: ERR_SOURCE naming the entry", async () => {
     const { error, bytes } = await collectError(zipStream([{ name: "gone", path: join(dir, "nope") }]));
     expect(error.code).toBe("ERR_SOURCE");
@@ -465,5 +488,89 @@ describe("empty archive", () => {
     expect(zip.length).toBe(22);
     expect(predictZipSize([])).toBe(22);
     expect(parseZip(zip).count).toBe(0);
+  });
+});
+
+describe("read-ahead of the next deflated entry", () => {
+  const text = Buffer.from("read ahead ".repeat(300_000)); // ~3.3 MB: several blocks
+
+  it("many deflated members in a row round-trip", async () => {
+    const entries: ZipEntry[] = [];
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 20; i++) {
+      const data = i % 2 ? randomBytes(50_000 * i) : text.subarray(0, 100_000 * i);
+      expected.push(data);
+      entries.push({ name: `m${i}`, source: i % 3 ? () => Readable.from([data]) : () => [data], size: i % 4 === 0 ? data.length : undefined });
+    }
+    const z = zipStream(entries, { method: "deflate" });
+    const zip = await collect(z);
+    const py = await pythonRead(zip);
+    expect(py.bad).toBeNull();
+    expect(py.entries.map((e) => e.data === b64(expected[Number(e.name.slice(1))]))).toEqual(entries.map(() => true));
+    expect(z.stats.bytesIn).toBe(expected.reduce((s, d) => s + d.length, 0));
+  });
+
+  it("failures of the next entry surface at its turn, naming it, after the current entry is complete", async () => {
+    const boom = new Error("no such object");
+    const cases: [ZipEntry, string][] = [
+      [{ name: "b", source: () => Promise.reject(boom) }, "ERR_SOURCE"],
+      [{ name: "b", size: 5, source: () => [text] }, "ERR_SIZE_MISMATCH"],
+      [{ name: "../b", source: () => [text] }, "ERR_INVALID_NAME"],
+      [
+        {
+          name: "b",
+          source: async function* () {
+            throw boom;
+          },
+        },
+        "ERR_SOURCE",
+      ],
+    ];
+    for (const [second, code] of cases) {
+      const { error, bytes } = await collectError(zipStream([{ name: "a", source: () => [text] }, second], { method: "deflate" }));
+      expect(error.code, code).toBe(code);
+      expect(error.entry).toBe(second.name);
+      // entry "a" is complete: its data descriptor was written before the failure
+      expect(bytes.includes(Buffer.from([0x50, 0x4b, 0x07, 0x08]))).toBe(true);
+      expect(bytes.includes(EOCD_SIG)).toBe(false);
+    }
+  });
+
+  it("the entries iterable failing during read-ahead: ERR_ENTRIES", async () => {
+    const oops = new Error("list failed");
+    async function* gen(): AsyncGenerator<ZipEntry> {
+      yield { name: "a", source: () => [text] };
+      throw oops;
+    }
+    const { error } = await collectError(zipStream(gen(), { method: "deflate" }));
+    expect(error.code).toBe("ERR_ENTRIES");
+    expect(error.cause).toBe(oops);
+  });
+
+  it("destroying the output closes a source opened ahead", async () => {
+    let destroyed = false;
+    const slowOutput = new Readable({
+      read() {
+        this.push(randomBytes(64 * 1024));
+      },
+      destroy(err, cb) {
+        destroyed = true;
+        cb(err);
+      },
+    });
+    const z = zipStream(
+      [
+        { name: "a", source: () => [randomBytes(3 << 20)] },
+        { name: "b", source: () => slowOutput },
+      ],
+      { method: "deflate", highWaterMark: 1024 },
+    );
+    const it = z[Symbol.asyncIterator]();
+    // read until entry "b" has been opened ahead (a's blocks compressing) or is being written
+    for (let i = 0; i < 200 && !slowOutput.listenerCount("data"); i++) await it.next();
+    expect(slowOutput.listenerCount("data")).toBeGreaterThan(0);
+    z.destroy();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(destroyed).toBe(true);
   });
 });

@@ -61,7 +61,7 @@ describe("handler (in-process)", () => {
       const res = await handler({ src: { bucket, prefix: "data/" }, dest: { bucket, key }, options: { method: "deflate", ...options } }, context(512));
       const file = join(work, key.replaceAll("/", "_"));
       await s3.downloadToFile(bucket, key, file);
-      const seen = await readWith("python", file);
+      const seen = await readWith("yauzl", file);
       return { res, names: seen.entries.map((e) => e.name).sort() };
     };
     const def = await run({}, "out/default.zip");

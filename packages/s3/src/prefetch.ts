@@ -5,7 +5,11 @@ import type { ResolvedObject } from "./sources.js";
 
 /** Prefetch budget. */
 export interface PrefetchOptions {
-  /** Objects requested ahead, counting the one streaming now. Default 8. */
+  /**
+   * Objects requested ahead, counting the one streaming now. Default 16: for 16 KiB objects on a
+   * local Ceph RGW, 1 gave ~16 objects/s, 8 gave 37-53, 32 gave 36-74 (a loaded 2-core host); small
+   * objects cost little memory, and `bytes` bounds the rest.
+   */
   objects?: number;
   /**
    * Bytes held by GETs ahead (buffered bodies), counting the member streaming now. Default 64 MiB.
@@ -18,7 +22,7 @@ export interface PrefetchOptions {
   resumes?: number;
 }
 
-export const DEFAULT_PREFETCH_OBJECTS = 8;
+export const DEFAULT_PREFETCH_OBJECTS = 16;
 export const DEFAULT_PREFETCH_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_RANGE_SIZE = 8 * 1024 * 1024;
 

@@ -60,7 +60,7 @@ export interface ZipS3Options {
   equalParts?: boolean;
   /** Parts uploaded at once. Default 4. Memory: about partSize x (concurrency + 1). */
   concurrency?: number;
-  /** Read-ahead budget: default 8 objects / 64 MiB, large objects in 8 MiB ranges. */
+  /** Read-ahead budget: default 16 objects / 64 MiB, large objects in 8 MiB ranges. */
   prefetch?: PrefetchOptions;
   /** Key to entry name. Default: the key relative to the prefix; for explicit keys the key. */
   name?: NameFn;

@@ -12,6 +12,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -52,7 +53,13 @@ export function makeClient(extra: { accessKeyId?: string; secretAccessKey?: stri
   });
 }
 
-export const secondUser = { accessKeyId: env.S3_SECOND_ACCESS_KEY_ID, secretAccessKey: env.S3_SECOND_SECRET_ACCESS_KEY };
+/** Credentials of the server's second user, who has no rights on our buckets. */
+export function secondUser(): { accessKeyId: string; secretAccessKey: string } {
+  const accessKeyId = env.S3_SECOND_ACCESS_KEY_ID;
+  const secretAccessKey = env.S3_SECOND_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) throw new Error("S3_SECOND_ACCESS_KEY_ID / S3_SECOND_SECRET_ACCESS_KEY are not set");
+  return { accessKeyId, secretAccessKey };
+}
 
 let counter = 0;
 /** A unique bucket name (lowercase, <= 63 chars). */
@@ -66,17 +73,20 @@ export async function createBucket(client: S3Client, tag: string): Promise<strin
   return name;
 }
 
-/** Deletes every object and incomplete upload, then the bucket. */
+/** Deletes every object version, delete marker and incomplete upload, then the bucket. */
 export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    for (let i = 0; i < keys.length; i += 1000) {
-      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000), Quiet: true } }));
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  for (;;) {
+    const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((o) => ({ Key: o.Key!, VersionId: o.VersionId }));
+    for (let i = 0; i < objects.length; i += 1000) {
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.slice(i, i + 1000), Quiet: true } }));
     }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+    if (!page.IsTruncated) break;
+    keyMarker = page.NextKeyMarker;
+    versionMarker = page.NextVersionIdMarker;
+  }
   const ups = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   for (const u of ups.Uploads ?? []) {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));

@@ -121,7 +121,7 @@ describe("uploadStream", () => {
     expect((missing as S3ZipError).code).toBe("ERR_S3_NO_SUCH_BUCKET");
     expect((missing as S3ZipError).cause).toBeDefined();
 
-    const other = makeClient(secondUser as { accessKeyId: string; secretAccessKey: string });
+    const other = makeClient(secondUser());
     const denied = await uploadStream({ client: other, dest: { bucket, key: "denied.bin" }, body: chunks(patternBytes(6 * MiB, 1)), partSize: 5 * MiB }).catch((e: unknown) => e);
     other.destroy();
     expect((denied as S3ZipError).code).toBe("ERR_S3_ACCESS_DENIED");

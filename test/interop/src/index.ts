@@ -425,6 +425,14 @@ export async function read7z(archive: string, opts: ReadOptions = {}): Promise<R
   return { reader: "7z", entries, implicitDirs: deep, knowsSymlinks: true, exactMtime: deep, ms: performance.now() - t0 };
 }
 
+/**
+ * The system Python (`/usr/bin/python3`, what install-readers.sh installs) when present: version
+ * manager shims on PATH (pyenv) cost seconds per start. `INTEROP_PYTHON` overrides.
+ */
+function pythonBinary(): string {
+  return process.env.INTEROP_PYTHON ?? (existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
+}
+
 interface PyHead {
   comment: string;
   count: number;
@@ -451,7 +459,7 @@ export async function readPython(archive: string, opts: ReadOptions = {}): Promi
     const namesFile = join(dir, "names.txt");
     await writeFile(namesFile, (opts.hash ?? []).join("\n"));
     const args = [join(HERE, "zipcheck.py"), archive, String(deep), namesFile, ...(listOnly ? ["--list-only"] : [])];
-    const r = await run("python3", args);
+    const r = await run(pythonBinary(), args);
     if (r.code !== 0) fail("python", "zipfile failed", r);
     const lines = r.stdout.split("\n").filter(Boolean);
     const head = JSON.parse(lines[0] ?? "{}") as PyHead;
@@ -832,7 +840,7 @@ export async function readerVersions(): Promise<Record<string, string>> {
   return {
     unzip: await first("unzip", ["-v"], /UnZip \S+/),
     "7z": `${bin} ` + (await first(bin, ["i"], /7-Zip[^:\n]*\d+\.\d+/)),
-    python: await first("python3", ["--version"], /Python \S+/),
+    python: await first(pythonBinary(), ["--version"], /Python \S+/),
     bsdtar: await first("bsdtar", ["--version"], /bsdtar \S+ - libarchive \S+/),
     java: await first("java", ["-version"], /version "[^"]+"/),
     yauzl: (JSON.parse(await readFile(join(HERE, "..", "node_modules", "yauzl", "package.json"), "utf8")) as { version: string }).version,

