@@ -21,7 +21,13 @@ export const DEFAULT_IN_FLIGHT = Math.max(2, 2 * availableParallelism());
 
 function deflateBlock(input: Uint8Array, level: number, dictionary: Uint8Array | undefined, last: boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const opts: zlib.ZlibOptions = { level, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH };
+    const opts: zlib.ZlibOptions = {
+      level,
+      finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+      // One output buffer large enough for the whole block: a single thread-pool round trip
+      // per block instead of one per 16 KiB of output (the default chunk size).
+      chunkSize: Math.max(64 * 1024, input.length + (input.length >> 8) + 1024),
+    };
     if (dictionary !== undefined && dictionary.length > 0) opts.dictionary = dictionary;
     zlib.deflateRaw(input, opts, (err, out) => (err ? reject(err) : resolve(out)));
   });
@@ -45,10 +51,15 @@ export class BlockDeflater {
     private readonly blockSize = DEFLATE_BLOCK_SIZE,
   ) {}
 
-  /** Adds input; full blocks are submitted at once (views of `chunk`, not copies, when possible). */
-  write(chunk: Uint8Array): void {
+  /**
+   * Adds input; full blocks are submitted at once (views of `chunk`, not copies, when possible).
+   * Stops when `maxInFlight` blocks are queued and returns the part of `chunk` not taken (empty
+   * when all was taken): the caller takes output, then writes the rest.
+   */
+  write(chunk: Uint8Array): Uint8Array {
     let c = chunk;
     while (c.length > 0) {
+      if (this.full) return c;
       if (this.pendingLength === 0 && c.length >= this.blockSize) {
         this.submit(c.subarray(0, this.blockSize), false);
         c = c.subarray(this.blockSize);
@@ -60,6 +71,7 @@ export class BlockDeflater {
       c = c.subarray(take);
       if (this.pendingLength === this.blockSize) this.flushPending(false);
     }
+    return c;
   }
 
   /** Submits the remainder (possibly empty) as the final block. */

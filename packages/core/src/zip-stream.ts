@@ -62,6 +62,8 @@ interface Ahead {
   crc: number;
   bytesIn: number;
   ended: boolean;
+  /** Input read ahead but not yet taken by the deflater (it was full). */
+  rest?: Uint8Array;
   readError?: unknown;
   sizeExceeded: boolean;
 }
@@ -358,6 +360,13 @@ export class ZipReadable extends Readable {
           dataSize += o.length;
           return o;
         };
+        if (ahead?.rest !== undefined && deflater !== undefined) {
+          let rest = ahead.rest;
+          while (rest.length > 0) {
+            rest = deflater.write(rest);
+            while (deflater.full || deflater.ready) yield emit(await this.#take(deflater, fail));
+          }
+        }
         for (;;) {
           if (ahead?.ended) break;
           let chunk: Uint8Array | null;
@@ -382,8 +391,11 @@ export class ZipReadable extends Readable {
           if (deflater === undefined) {
             yield emit(chunk);
           } else {
-            deflater.write(chunk);
-            while (deflater.full || deflater.ready) yield emit(await this.#take(deflater, fail));
+            let rest = chunk;
+            do {
+              rest = deflater.write(rest);
+              while (deflater.full || deflater.ready) yield emit(await this.#take(deflater, fail));
+            } while (rest.length > 0);
           }
         }
         if (deflater !== undefined) {
@@ -484,7 +496,11 @@ export class ZipReadable extends Readable {
         ahead.crc = zlib.crc32(chunk, ahead.crc);
         ahead.bytesIn += chunk.length;
         this.#stats.bytesIn += chunk.length;
-        deflater.write(chunk);
+        const rest = deflater.write(chunk);
+        if (rest.length > 0) {
+          ahead.rest = rest;
+          return;
+        }
       }
     })().catch((err: unknown) => {
       ahead.readError ??= err;
@@ -504,7 +520,10 @@ export class ZipReadable extends Readable {
  * Streams a ZIP archive of `entries`.
  *
  * - Lazy: the entries iterable is consumed, and each source opened, only as the consumer reads.
- *   It may be an async generator still producing entries while the archive streams.
+ *   It may be an async generator still producing entries while the archive streams. One
+ *   exception, for throughput: when a deflated entry's input has all been submitted to the
+ *   compressor, the next entry is pulled and, if deflated, opened and started (at most one
+ *   window of blocks) while the current entry's last blocks compress.
  * - Memory: bounded by `highWaterMark` (default 1 MiB) of buffered output, one source chunk
  *   (files are read in 1 MiB reads), the deflate blocks in flight (about 2 x cores x 2 MiB), and
  *   the central directory kept as bytes (about 60 bytes + name per entry, plus 16-32 bytes for

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { S3ZipError, httpStatus, isAbortError, mapS3Error } from "./errors.js";
@@ -72,6 +73,8 @@ export class Prefetcher {
     options: PrefetchOptions = {},
     signal?: AbortSignal,
   ) {
+    // Every GET in flight listens on this signal; many at once is expected, not a leak.
+    setMaxListeners(0, this.controller.signal);
     this.maxObjects = options.objects ?? DEFAULT_PREFETCH_OBJECTS;
     this.maxBytes = options.bytes ?? DEFAULT_PREFETCH_BYTES;
     this.resumes = options.resumes ?? 5;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
@@ -243,6 +244,7 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
   };
   // One controller cancels every request we issue, on the caller's abort or on our own failure.
   const inner = new AbortController();
+  setMaxListeners(0, inner.signal); // one listener per request in flight
   let failure: unknown;
   const fail = (err: unknown) => {
     if (failure === undefined) failure = err;

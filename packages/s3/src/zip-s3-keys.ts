@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
   ZipError,
@@ -132,7 +133,7 @@ function validate(o: ZipS3Options): void {
  * `zipStream`, whose output is uploaded by {@link uploadStream}.
  *
  * Memory: peak about partSize x (concurrency + 1) + prefetch.bytes (defaults: 8 MiB x 5 + 64 MiB
- * ≈ 104 MiB), plus about 200 bytes per source object for the resolved list — independent of
+ * ≈ 104 MiB), plus roughly 0.5 KB per source object for the resolved list and entry records — independent of
  * object sizes and of the archive's size when it is predictable.
  */
 export async function zipS3Keys(options: ZipS3Options): Promise<ZipS3Result> {
@@ -142,16 +143,24 @@ export async function zipS3Keys(options: ZipS3Options): Promise<ZipS3Result> {
   const method = options.method ?? "store";
   if (signal?.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted before it started", { cause: signal.reason });
 
+  // HEADs in flight each listen for aborts: give them a signal of our own rather than raising
+  // the caller's listener limit.
+  const resolving = new AbortController();
+  setMaxListeners(0, resolving.signal);
+  const onAbort = () => resolving.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
   const { objects, skipped } = await resolveSources(options.src, {
     client,
     name: options.name,
     onMissing: options.onMissing ?? "error",
     headConcurrency: options.headConcurrency ?? 16,
-    signal,
-  }).catch((err: unknown) => {
-    if (signal?.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted", { cause: err });
-    throw err;
-  });
+    signal: resolving.signal,
+  })
+    .catch((err: unknown) => {
+      if (signal?.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted", { cause: err });
+      throw err;
+    })
+    .finally(() => signal?.removeEventListener("abort", onAbort));
   if (objects.length === 0 && !options.allowEmpty) {
     throw new S3ZipError("ERR_S3_EMPTY_SOURCE", `no source objects to zip${skipped.length ? ` (${skipped.length} missing, skipped)` : ""}`);
   }

@@ -17,7 +17,7 @@
 import { spawn, type StdioOptions } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -624,15 +624,16 @@ export function readYauzl(archive: string, opts: ReadOptions = {}): Promise<Read
   const listOnly = opts.password !== undefined;
   const err = (msg: string, entry?: string, cause?: unknown): InteropError =>
     new InteropError("ERR_INTEROP_READER", `yauzl: ${msg}`, { reader: "yauzl", ...(entry !== undefined ? { entry } : {}), cause });
+  const yopts: yauzl.Options = { lazyEntries: true, autoClose: true, strictFileNames: true, validateEntrySizes: true, decodeStrings: true };
   return new Promise((resolve, reject) => {
-    yauzl.open(archive, { lazyEntries: true, autoClose: true, strictFileNames: true, validateEntrySizes: true, decodeStrings: true }, (e, zip) => {
+    const opened = (e: Error | null, zip?: yauzl.ZipFile): void => {
       if (e || !zip) return reject(err(`open failed: ${String(e)}`, undefined, e));
       const entries: SeenEntry[] = [];
       zip.on("error", (e2: unknown) => reject(err(String(e2), undefined, e2)));
-      zip.on("end", () =>
-        // No archive comment: yauzl decodes it as CP437 regardless of content (the end record has
+      // No archive comment: yauzl decodes it as CP437 regardless of content (the end record has
       // no UTF-8 flag, APPNOTE 4.4.4 bit 11 covers entry names and comments only).
-      resolve({ reader: "yauzl", entries, implicitDirs: false, knowsSymlinks: true, exactMtime: true, ms: performance.now() - t0 }),
+      zip.on("end", () =>
+        resolve({ reader: "yauzl", entries, implicitDirs: false, knowsSymlinks: true, exactMtime: true, ms: performance.now() - t0 }),
       );
       zip.on("entry", (entry: yauzl.Entry) => {
         const unix = entry.versionMadeBy >>> 8 === 3;
@@ -668,9 +669,21 @@ export function readYauzl(archive: string, opts: ReadOptions = {}): Promise<Read
         });
       });
       zip.readEntry();
-    });
+    };
+    // Small archives are read from memory: the same parser, without two file reads per member
+    // (which cost ~7x the CPU on 65,536 members). Big ones are read through the file.
+    stat(archive).then(
+      (st) =>
+        st.size <= YAUZL_BUFFER_LIMIT
+          ? readFile(archive).then((buf) => yauzl.fromBuffer(buf, yopts, opened), reject)
+          : yauzl.open(archive, yopts, opened),
+      reject,
+    );
   });
 }
+
+/** Archives up to this size are given to yauzl as a buffer. */
+const YAUZL_BUFFER_LIMIT = 256 * 1024 * 1024;
 
 /** Runs one reader by name. */
 export function readWith(reader: ReaderName, archive: string, opts: ReadOptions = {}): Promise<ReaderResult> {

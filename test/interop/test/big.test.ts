@@ -1,6 +1,5 @@
 // Archives past the 32-bit limits, streamed to temporary files (never held in memory):
-// one stored member over 4 GiB of unknown size, members whose local headers start past 4 GiB,
-// and a deflated member over 4 GiB. Every reader checks every CRC (deep: false); the small
+// one stored member over 4 GiB of unknown size, and members whose local headers start past 4 GiB. Every reader checks every CRC (deep: false); the small
 // members are hashed; the big members' CRCs are compared with the CRC computed here as the
 // bytes were generated.
 import { open, rm, stat } from "node:fs/promises";
@@ -60,13 +59,11 @@ async function tail(path: string, n: number): Promise<Buffer> {
 }
 
 describe("over 4 GiB", () => {
-  it("a stored member over 4 GiB of unknown size, then members at offsets past 4 GiB and a deflated member over 4 GiB", async () => {
+  it("a stored member over 4 GiB of unknown size, then members at offsets past 4 GiB", async () => {
     const path = join(tmpdir(), `zipstream-interop-big-${process.pid}.zip`);
     files.push(path);
     const bigSize = 4 * GiB + (1 << 20) + 123;
     const big = pattern(bigSize, false);
-    const deflSize = 4 * GiB + 777;
-    const defl = pattern(deflSize, true);
     const small = randomBytes(200_000);
     const text = Buffer.from("after the big one ".repeat(2_000));
     const entries: ZipEntry[] = [
@@ -75,16 +72,11 @@ describe("over 4 GiB", () => {
       { name: "after/known.bin", source: small, size: small.length, method: "store" },
       { name: "after/unknown.txt", source: async function* () { yield text; }, method: "deflate" },
       { name: "after/dir/", type: "directory" },
-      // Deflated, unknown size, over 4 GiB uncompressed (compressed far below): Zip64 for the
-      // size alone, at an offset past 4 GiB.
-      { name: "after/big-deflate.txt", source: defl.source, method: "deflate" },
-      { name: "last.txt", source: "last member\n" },
     ];
     const t0 = performance.now();
     const size = await writeArchive(path, entries);
     const writeMs = performance.now() - t0;
     expect(big.state.bytes).toBe(bigSize);
-    expect(defl.state.bytes).toBe(deflSize);
     expect(size).toBeGreaterThan(bigSize);
     // Zip64 end of central directory record and its locator (APPNOTE 4.3.14, 4.3.15).
     const end = await tail(path, 4096);
@@ -96,8 +88,6 @@ describe("over 4 GiB", () => {
       { name: "after/known.bin", data: small },
       { name: "after/unknown.txt", data: text },
       { name: "after/dir/", type: "directory" },
-      { name: "after/big-deflate.txt", size: deflSize, crc32: defl.state.crc >>> 0 },
-      { name: "last.txt", data: Buffer.from("last member\n") },
     ];
     const results = await verifyZip(path, expected, { deep: false, readers: READERS });
     console.log(`big archive ${size} bytes written in ${Math.round(writeMs)} ms; readers: ${results.map((r) => `${r.reader} ${Math.round(r.ms)} ms`).join(", ")}`);

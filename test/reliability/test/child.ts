@@ -16,8 +16,16 @@ export interface ChildSample {
   bytesOut: number;
   partsUploaded: number;
 }
+export interface ChildGcSample {
+  type: "gcSample";
+  t: number;
+  heapUsed: number;
+  rss: number;
+  entries: number;
+}
 export type ChildLine =
   | ChildSample
+  | ChildGcSample
   | { type: "done"; result: { entries: number; size: number; parts: number }; seconds: number; sdkRetries: number; commands: number }
   | { type: "error"; code?: string; message: string; sdkRetries: number };
 
