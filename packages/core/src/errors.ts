@@ -26,6 +26,8 @@ export type ZipErrorCode =
   | "ERR_COMPRESSION"
   /** An unexpected failure inside zipstream (a bug: please report it with `cause`). */
   | "ERR_INTERNAL"
+  /** An AES encryptor was used after `final()` (a writer bug, never caused by input). */
+  | "ERR_AES_STATE"
   | (string & {});
 
 export interface ZipErrorOptions {
