@@ -4,10 +4,13 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
+  type CompleteMultipartUploadCommandOutput,
   type CompletedPart,
+  type PutObjectCommandOutput,
   type S3Client,
   type ServerSideEncryption,
   type StorageClass,
@@ -68,7 +71,24 @@ export interface UploadOptions {
    * bytes (the part's buffer is kept until the part succeeds). Default 2.
    */
   partRetries?: number;
-  /** Aborts reading and every in-flight request; the multipart upload is aborted; rejects with ERR_ABORTED. */
+  /**
+   * Cancels the upload; the promise rejects with `ERR_ABORTED` (its `cause` is the signal's
+   * reason) and nothing is left at `dest`: reading stops, in-flight UploadPart requests are
+   * cancelled, and the multipart upload is aborted exactly once.
+   *
+   * Three requests are never cancelled, because cancelling a request on the client cannot undo
+   * what the server already did: CreateMultipartUpload (an upload created but never answered would
+   * be an orphan the library cannot abort), CompleteMultipartUpload and the single PutObject (the
+   * object may already be written). They run to the end, bounded by the client's own timeouts and
+   * retries (at most one part's bytes for PutObject). If the signal fired while one was in flight:
+   * a created upload is aborted; a failed Complete or PutObject leaves nothing to remove; a
+   * successful one is deleted again (DeleteObject with the VersionId it returned, so on a
+   * versioned bucket only this run's version goes and the previous one stays current), and the
+   * `ERR_ABORTED` message says the archive was completed and then removed.
+   *
+   * An abort after Complete (or PutObject) has settled successfully has no effect: the promise
+   * resolves. The library adds one listener to this signal, removed when the promise settles.
+   */
   signal?: AbortSignal;
   /** Called after each part (or the single PutObject) succeeds. */
   onProgress?: (p: UploadProgress) => void;
@@ -213,7 +233,8 @@ function retryable(err: unknown): boolean {
  * succeeds, so a retried part sends the same bytes).
  *
  * On any failure or abort: reading stops (a Readable body is destroyed), every in-flight request
- * is cancelled and awaited, the multipart upload is aborted exactly once, and the promise rejects
+ * is cancelled (except the three that create state on the server: see {@link UploadOptions.signal})
+ * and awaited, the multipart upload is aborted exactly once, and the promise rejects
  * with an {@link S3ZipError} (`ERR_ABORTED`, `ERR_S3_UPLOAD`, `ERR_S3_NO_SUCH_BUCKET`,
  * `ERR_S3_ACCESS_DENIED`, `ERR_S3_READ`) or the body's own `ZipError`, with the original `cause`.
  * Nothing is created at `dest` then.
@@ -272,6 +293,35 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
     bytesUploaded += bytes;
     options.onProgress?.({ partsUploaded, bytesUploaded });
   };
+  /**
+   * The job failed (in practice: the signal fired) while the request that makes the object
+   * visible (Complete or PutObject) was in flight, and that request succeeded: delete the object
+   * it wrote, so a failed run leaves nothing at dest, then reject. The VersionId pins the delete
+   * to our version on a versioned bucket (no delete marker; the previous version stays current);
+   * unversioned, the key's only object is the one we just wrote.
+   */
+  const removeWritten = async (versionId: string | undefined): Promise<never> => {
+    const prior = failure;
+    const abort = prior instanceof S3ZipError && prior.code === "ERR_ABORTED";
+    try {
+      await client.send(new DeleteObjectCommand({ Bucket: dest.bucket, Key: dest.key, VersionId: versionId }));
+    } catch (err) {
+      failure = new S3ZipError(
+        abort ? "ERR_ABORTED" : "ERR_S3_UPLOAD",
+        `upload to s3://${dest.bucket}/${dest.key} ${abort ? "aborted" : "failed"}, but the archive had been completed and removing it failed: it may remain at dest`,
+        { cause: err, ...where },
+      );
+      throw failure;
+    }
+    if (abort) {
+      failure = new S3ZipError(
+        "ERR_ABORTED",
+        `upload to s3://${dest.bucket}/${dest.key} aborted while it was being completed: the archive was completed and then removed`,
+        { cause: prior.cause, ...where },
+      );
+    }
+    throw failure;
+  };
   const finalError = (): unknown => {
     const err = failure;
     if (err instanceof ZipError) return err;
@@ -294,41 +344,37 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
 
     if (single) {
       const bytes = first ?? Buffer.alloc(0);
+      let out: PutObjectCommandOutput;
       try {
-        const out = await client.send(new PutObjectCommand({ ...params, Body: bytes, ContentLength: bytes.length }), {
-          abortSignal: inner.signal,
-        });
-        progress(bytes.length);
-        return {
-          bucket: dest.bucket,
-          key: dest.key,
-          size: bytes.length,
-          parts: 1,
-          singlePut: true,
-          etag: out.ETag ?? "",
-          versionId: out.VersionId,
-          plan,
-        };
+        // Not tied to `inner`: see `signal` in UploadOptions (the object may be written before
+        // the response arrives; only letting the request finish tells us which version to remove).
+        out = await client.send(new PutObjectCommand({ ...params, Body: bytes, ContentLength: bytes.length }));
       } catch (err) {
         fail(err);
         throw failure;
       }
+      if (failure !== undefined) await removeWritten(out.VersionId);
+      // Written and not aborted meanwhile: a later abort has nothing left to cancel.
+      userSignal?.removeEventListener("abort", onUserAbort);
+      progress(bytes.length);
+      return {
+        bucket: dest.bucket,
+        key: dest.key,
+        size: bytes.length,
+        parts: 1,
+        singlePut: true,
+        etag: out.ETag ?? "",
+        versionId: out.VersionId,
+        plan,
+      };
     }
 
-    let uploadId: string;
-    try {
-      const created = await client.send(new CreateMultipartUploadCommand(params), { abortSignal: inner.signal });
-      if (!created.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-      uploadId = created.UploadId;
-    } catch (err) {
-      fail(err);
-      throw failure;
-    }
-
-    let aborted = false;
+    let uploadId: string | undefined;
+    // Set once the upload is completed or its abort was sent: AbortMultipartUpload goes out at most once.
+    let settled = false;
     const abortOnce = async () => {
-      if (aborted) return;
-      aborted = true;
+      if (settled || uploadId === undefined) return;
+      settled = true;
       try {
         // Not tied to `inner`: this request must go out even though everything else was cancelled.
         await client.send(new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: uploadId }));
@@ -338,6 +384,21 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
     };
 
     try {
+      try {
+        // Not tied to `inner`: an abort landing after the server created the upload but before
+        // its response arrived would leave an upload whose UploadId we never learn (an orphan).
+        // Let it finish (bounded by the client's timeouts and retries), then abort it below.
+        const created = await client.send(new CreateMultipartUploadCommand(params));
+        if (!created.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
+        uploadId = created.UploadId;
+      } catch (err) {
+        fail(err);
+        throw failure;
+      }
+      // Aborted while Create was in flight: the finally below aborts the upload just created.
+      if (failure !== undefined) throw failure;
+      const id = uploadId;
+
       const completed: CompletedPart[] = [];
       let nextNumber = 1;
       let pending: Buffer | null = first;
@@ -376,7 +437,7 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
         for (let attempt = 0; ; attempt++) {
           try {
             const out = await client.send(
-              new UploadPartCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: uploadId, PartNumber: n, Body: bytes, ContentLength: bytes.length }),
+              new UploadPartCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: id, PartNumber: n, Body: bytes, ContentLength: bytes.length }),
               { abortSignal: inner.signal },
             );
             return out.ETag ?? "";
@@ -405,21 +466,24 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
       if (failure !== undefined) throw failure;
 
       completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-      let etag: string;
-      let versionId: string | undefined;
+      let out: CompleteMultipartUploadCommandOutput;
       try {
-        // The SDK turns a 200 response carrying an <Error> body into a thrown error.
-        const out = await client.send(
-          new CompleteMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: uploadId, MultipartUpload: { Parts: completed } }),
-          { abortSignal: inner.signal },
+        // Not tied to `inner`: a Complete cannot be cancelled server-side, and a cancelled request
+        // would leave us not knowing whether the archive exists. The SDK turns a 200 response
+        // carrying an <Error> body into a thrown error; the upload is then aborted as usual.
+        out = await client.send(
+          new CompleteMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: id, MultipartUpload: { Parts: completed } }),
         );
-        etag = out.ETag ?? "";
-        versionId = out.VersionId;
       } catch (err) {
         fail(err);
         throw failure;
       }
-      aborted = true; // completed: nothing to abort any more
+      settled = true; // completed: nothing to abort any more
+      // Aborted while Complete was in flight: the archive exists; take it away again.
+      if (failure !== undefined) await removeWritten(out.VersionId);
+      userSignal?.removeEventListener("abort", onUserAbort);
+      let etag = out.ETag ?? "";
+      const versionId = out.VersionId;
       if (etag === "" || etag === '""') {
         // Ceph 16 answers CompleteMultipartUpload with an empty ETag; ask the object itself.
         const head = await client.send(new HeadObjectCommand({ Bucket: dest.bucket, Key: dest.key, VersionId: versionId }));

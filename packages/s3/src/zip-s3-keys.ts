@@ -12,7 +12,7 @@ import {
 import { S3ZipError } from "./errors.js";
 import { Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, type NameFn, type S3Source } from "./sources.js";
-import { uploadStream, validateDest, type S3Dest } from "./upload.js";
+import { uploadStream, validateDest, type S3Dest, type UploadOptions } from "./upload.js";
 
 /** Progress of {@link zipS3Keys}. */
 export interface ZipS3Progress {
@@ -73,7 +73,14 @@ export interface ZipS3Options {
   zip64?: Zip64Mode;
   /** AES-256 (AE-2) password for every entry. */
   password?: string;
-  /** Cancels everything; the multipart upload is aborted; rejects with ERR_ABORTED. */
+  /**
+   * Cancels the job: source reads and part uploads stop, the multipart upload is aborted, and the
+   * promise rejects with `ERR_ABORTED` with nothing left at `dest`. An abort while the archive is
+   * being completed lets CompleteMultipartUpload (or the single PutObject) finish, then deletes
+   * the object it wrote (only that version on a versioned bucket) and rejects with `ERR_ABORTED`
+   * saying so; see {@link UploadOptions.signal}. An abort after completion has no effect.
+   * One listener is added to this signal per job, removed when the job settles.
+   */
   signal?: AbortSignal;
   onProgress?: (p: ZipS3Progress) => void;
   onEntry?: (e: ZipS3EntryInfo) => void;
@@ -139,28 +146,37 @@ function validate(o: ZipS3Options): void {
 export async function zipS3Keys(options: ZipS3Options): Promise<ZipS3Result> {
   validate(options);
   validateDest(options.dest);
-  const { client, dest, signal } = options;
+  const { signal } = options;
   const method = options.method ?? "store";
   if (signal?.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted before it started", { cause: signal.reason });
 
-  // HEADs in flight each listen for aborts: give them a signal of our own rather than raising
-  // the caller's listener limit.
-  const resolving = new AbortController();
-  setMaxListeners(0, resolving.signal);
-  const onAbort = () => resolving.abort(signal?.reason);
+  // One signal of our own for the whole job, linked once to the caller's: every HEAD, GET and
+  // upload request in flight (and the encoder, the prefetcher, the uploader) listens on it, often
+  // dozens at once, so it has no listener limit. The caller's signal gets exactly one listener,
+  // removed when the job settles, so many jobs can share it without a MaxListenersExceededWarning.
+  const job = new AbortController();
+  setMaxListeners(0, job.signal);
+  const onAbort = () => job.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await run(options, method, job.signal);
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function run(options: ZipS3Options, method: "store" | "deflate", signal: AbortSignal): Promise<ZipS3Result> {
+  const { client, dest } = options;
   const { objects, skipped } = await resolveSources(options.src, {
     client,
     name: options.name,
     onMissing: options.onMissing ?? "error",
     headConcurrency: options.headConcurrency ?? 16,
-    signal: resolving.signal,
-  })
-    .catch((err: unknown) => {
-      if (signal?.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted", { cause: err });
-      throw err;
-    })
-    .finally(() => signal?.removeEventListener("abort", onAbort));
+    signal,
+  }).catch((err: unknown) => {
+    if (signal.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted", { cause: err });
+    throw err;
+  });
   if (objects.length === 0 && !options.allowEmpty) {
     throw new S3ZipError("ERR_S3_EMPTY_SOURCE", `no source objects to zip${skipped.length ? ` (${skipped.length} missing, skipped)` : ""}`);
   }

@@ -1,5 +1,13 @@
 import { Readable } from "node:stream";
-import { CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3ZipError, abortIncompleteUploads, listIncompleteUploads, uploadStream } from "../src/index.js";
 import { createBucket, deleteBucket, listUploads, makeClient, objectExists, patternBytes, secondUser, sha256 } from "./helpers.js";
@@ -131,6 +139,151 @@ describe("uploadStream", () => {
       await expect(uploadStream({ client, dest: { bucket, key }, body: chunks(Buffer.alloc(1)) })).rejects.toMatchObject({ code: "ERR_S3_INVALID_DEST" });
     }
     await expect(uploadStream({ client, dest: { bucket, key: "a" }, body: chunks(Buffer.alloc(1)), concurrency: 0 })).rejects.toThrow(/concurrency/);
+  });
+});
+
+/**
+ * A client that aborts `ac` once the server has answered `command` successfully, before the
+ * library sees the response: the abort lands after the server acted. Only the timing is
+ * arranged here; every request is real and the server decides every outcome.
+ */
+function abortAfter(command: string, ac: AbortController): S3Client {
+  const c = makeClient();
+  c.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      if (context.commandName === command && !ac.signal.aborted) ac.abort(new Error(`abort after ${command}`));
+      return out;
+    },
+    { step: "initialize", name: "abortAfterResponse" },
+  );
+  return c;
+}
+
+/**
+ * A client whose HTTP handler lets requests matching `match` reach the server and return, then
+ * fires `ac` while the response is "on its way": a request sent with an abort signal then fails
+ * as the SDK's handler fails an aborted request, although the server acted. This reproduces the
+ * race an abort landing between the server's action and its response creates.
+ */
+function loseResponseToAbort(match: (method: string, query: Record<string, unknown>) => boolean, ac: AbortController): S3Client {
+  const c = makeClient();
+  type Handle = (req: { method: string; query: Record<string, unknown> }, opts?: { abortSignal?: AbortSignal }) => Promise<{ response: { body?: { destroy?: () => void } } }>;
+  const handler = c.config.requestHandler as unknown as { handle: Handle };
+  const original = handler.handle.bind(handler);
+  handler.handle = async (req, opts) => {
+    if (!match(req.method, req.query ?? {})) return original(req, opts);
+    const res = await original(req, { ...opts, abortSignal: undefined });
+    ac.abort(new Error("abort while the response is in flight"));
+    if (opts?.abortSignal?.aborted) {
+      res.response.body?.destroy?.();
+      throw Object.assign(new Error("Request aborted"), { name: "AbortError" });
+    }
+    return res;
+  };
+  return c;
+}
+
+describe("uploadStream: an abort racing the requests that create state on the server", () => {
+  let versioned: string;
+  beforeAll(async () => {
+    versioned = await createBucket(client, "upload-ver");
+    await client.send(new PutBucketVersioningCommand({ Bucket: versioned, VersioningConfiguration: { Status: "Enabled" } }));
+  });
+  afterAll(async () => {
+    await deleteBucket(client, versioned);
+  });
+
+  /** Versions and delete markers of `key` in the versioned bucket. */
+  async function versions(key: string): Promise<{ versions: string[]; markers: number }> {
+    const page = await client.send(new ListObjectVersionsCommand({ Bucket: versioned, Prefix: key }));
+    return {
+      versions: (page.Versions ?? []).filter((v) => v.Key === key).map((v) => v.VersionId ?? ""),
+      markers: (page.DeleteMarkers ?? []).filter((m) => m.Key === key).length,
+    };
+  }
+
+  it("abort while the CreateMultipartUpload response is in flight: the created upload is aborted, ERR_ABORTED", async () => {
+    const ac = new AbortController();
+    const c = loseResponseToAbort((method, query) => method === "POST" && "uploads" in query, ac);
+    try {
+      const err = await uploadStream({ client: c, dest: { bucket, key: "race-create.bin" }, body: chunks(patternBytes(6 * MiB, 7)), partSize: 5 * MiB, signal: ac.signal }).catch((e: unknown) => e);
+      expect(ac.signal.aborted).toBe(true);
+      expect(err).toBeInstanceOf(S3ZipError);
+      expect((err as S3ZipError).code).toBe("ERR_ABORTED");
+      expect(((err as S3ZipError).cause as Error).message).toBe("abort while the response is in flight");
+    } finally {
+      c.destroy();
+    }
+    expect(await listUploads(client, bucket)).toBe(0);
+    expect(await objectExists(client, bucket, "race-create.bin")).toBe(false);
+  });
+
+  it("abort after the single PutObject stored the object: it is deleted again (only our version) and ERR_ABORTED says so", async () => {
+    const key = "race-put.zip";
+    const previous = patternBytes(1000, 8);
+    await client.send(new PutObjectCommand({ Bucket: versioned, Key: key, Body: previous, ContentLength: previous.length }));
+    const before = await versions(key);
+    expect(before.versions).toHaveLength(1);
+
+    const ac = new AbortController();
+    const c = abortAfter("PutObjectCommand", ac);
+    try {
+      const err = await uploadStream({ client: c, dest: { bucket: versioned, key }, body: chunks(patternBytes(300_000, 9)), signal: ac.signal }).catch((e: unknown) => e);
+      expect(ac.signal.aborted).toBe(true);
+      expect(err).toBeInstanceOf(S3ZipError);
+      expect((err as S3ZipError).code).toBe("ERR_ABORTED");
+      expect((err as S3ZipError).message).toMatch(/completed and then removed/);
+      expect(((err as S3ZipError).cause as Error).message).toBe("abort after PutObjectCommand");
+    } finally {
+      c.destroy();
+    }
+    // Our version is gone without a delete marker; the previous version is current again, intact.
+    expect(await versions(key)).toEqual({ versions: before.versions, markers: 0 });
+    const out = await client.send(new GetObjectCommand({ Bucket: versioned, Key: key }));
+    expect(sha256(Buffer.from(await out.Body!.transformToByteArray()))).toBe(sha256(previous));
+  });
+
+  it("abort after CompleteMultipartUpload succeeded: the archive is deleted again, no upload left, ERR_ABORTED", async () => {
+    const key = "race-complete.zip";
+    const ac = new AbortController();
+    const c = abortAfter("CompleteMultipartUploadCommand", ac);
+    try {
+      const err = await uploadStream({ client: c, dest: { bucket: versioned, key }, body: chunks(patternBytes(6 * MiB, 10)), partSize: 5 * MiB, signal: ac.signal }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(S3ZipError);
+      expect((err as S3ZipError).code).toBe("ERR_ABORTED");
+      expect((err as S3ZipError).message).toMatch(/completed and then removed/);
+    } finally {
+      c.destroy();
+    }
+    expect(await versions(key)).toEqual({ versions: [], markers: 0 });
+    expect(await listUploads(client, versioned)).toBe(0);
+  });
+
+  it("an abort after the upload settled has no effect", async () => {
+    const ac = new AbortController();
+    const res = await uploadStream({ client, dest: { bucket, key: "settled.bin" }, body: chunks(patternBytes(1000, 11)), signal: ac.signal });
+    ac.abort(new Error("too late"));
+    expect(res.singlePut).toBe(true);
+    expect(await objectExists(client, bucket, "settled.bin")).toBe(true);
+  });
+
+  it("concurrency 8 over 13 parts with a caller's signal: no MaxListenersExceededWarning", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const ac = new AbortController();
+      const data = patternBytes(12 * 5 * MiB + 1, 12);
+      const res = await uploadStream({ client, dest: { bucket, key: "wide.bin" }, body: chunks(data), partSize: 5 * MiB, concurrency: 8, signal: ac.signal });
+      expect(res.parts).toBe(13);
+      expect(sha256(await getBytes("wide.bin"))).toBe(sha256(data));
+      // Warnings are emitted on a later tick.
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning").map((w) => w.message)).toEqual([]);
   });
 });
 

@@ -312,3 +312,37 @@ describe("zipS3Keys prefetch", () => {
     await verify("prefetch.zip", expected(PHOTOS), ["unzip", "python"]);
   });
 });
+
+describe("zipS3Keys and the caller's signal", () => {
+  it("4 jobs at concurrency 8 sharing one signal: no MaxListenersExceededWarning, every archive correct", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    const ac = new AbortController();
+    try {
+      const results = await Promise.all(
+        [0, 1, 2, 3].map((i) =>
+          zipS3Keys({
+            client,
+            src: { bucket: src, prefix: "photos/" },
+            dest: { bucket: out, key: `shared-signal-${i}.zip` },
+            partSize: 5 * MiB,
+            concurrency: 8,
+            prefetch: { objects: 8, rangeSize: 2 * MiB },
+            signal: ac.signal,
+          }),
+        ),
+      );
+      for (const r of results) {
+        expect(r.parts).toBe(5);
+        expect(r.size).toBe(r.predictedSize);
+      }
+      // Warnings are emitted on a later tick.
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning").map((w) => w.message)).toEqual([]);
+    await verify("shared-signal-3.zip", expected(PHOTOS), ["unzip"]);
+  });
+});

@@ -113,6 +113,15 @@ export interface ReadOptions {
   hash?: readonly string[];
   /** AES password; readers not in {@link AES_READERS} only list the archive. */
   password?: string;
+  /**
+   * Wall-time limit for this reader, in milliseconds (default {@link DEFAULT_READER_TIMEOUT_MS},
+   * or `INTEROP_READER_TIMEOUT_MS` from the environment). When it passes, the reader's child
+   * process is killed (SIGKILL), an in-process read (yauzl) is torn down, and the call rejects
+   * with an {@link InteropError} `ERR_INTEROP_TIMEOUT` naming the reader and the step it was in.
+   */
+  timeoutMs?: number;
+  /** Aborts the read the same way as a timeout (set by {@link readWith}; may also come from a caller). */
+  signal?: AbortSignal;
 }
 
 export interface VerifyOptions {
@@ -123,6 +132,8 @@ export interface VerifyOptions {
   password?: string;
   /** Expected archive comment, compared by readers that report it. */
   comment?: string;
+  /** Per-reader wall-time limit; see {@link ReadOptions.timeoutMs}. */
+  timeoutMs?: number;
   /**
    * In non-deep mode, hash members whose expected size is at most this many bytes
    * (default 1 MiB). Bounds the time spent on huge members.
@@ -130,7 +141,7 @@ export interface VerifyOptions {
   hashUpTo?: number;
 }
 
-export type InteropErrorCode = "ERR_INTEROP_READER" | "ERR_INTEROP_MISMATCH" | "ERR_INTEROP_TOOL_MISSING";
+export type InteropErrorCode = "ERR_INTEROP_READER" | "ERR_INTEROP_MISMATCH" | "ERR_INTEROP_TOOL_MISSING" | "ERR_INTEROP_TIMEOUT";
 
 /** A reader rejected an archive, or saw something else than expected. */
 export class InteropError extends Error {
@@ -148,6 +159,30 @@ export class InteropError extends Error {
 
 /** At most this many members are extracted by name in non-deep mode (per extracting reader). */
 export const SAMPLE_LIMIT = 64;
+
+/**
+ * Default wall-time limit of one reader on one archive (5 minutes): far above what any archive of
+ * the suite needs on a loaded 2-core machine, far below CI's budget, so that a hung reader fails
+ * the test with a message instead of blocking the run. `INTEROP_READER_TIMEOUT_MS` overrides it.
+ */
+export const DEFAULT_READER_TIMEOUT_MS = 300_000;
+
+function defaultTimeout(): number {
+  const env = Number(process.env.INTEROP_READER_TIMEOUT_MS);
+  return Number.isFinite(env) && env > 0 ? env : DEFAULT_READER_TIMEOUT_MS;
+}
+
+/**
+ * What each running read is doing (the command line, or yauzl's member and byte count), keyed
+ * by its abort signal, so that a timeout can say where the reader was stuck.
+ */
+const steps = new WeakMap<AbortSignal, string>();
+/** Live detail for a step whose progress changes too often to record (yauzl's byte count). */
+const progress = new WeakMap<AbortSignal, () => string>();
+
+function setStep(signal: AbortSignal | undefined, step: string): void {
+  if (signal !== undefined) steps.set(signal, step);
+}
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** Child processes run in UTF-8 and UTC, so names and DOS times decode the same everywhere. */
@@ -168,12 +203,18 @@ interface RunOptions {
   /** Discard stdout (extraction to stdout of huge members). */
   discardStdout?: boolean;
   cwd?: string;
+  /** Kills the child (SIGKILL) when aborted; the promise then rejects with the abort reason. */
+  signal?: AbortSignal | undefined;
 }
 
 function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
+    const signal = opts.signal;
+    if (signal?.aborted) return reject(signal.reason);
+    setStep(signal, [cmd, ...args].join(" "));
     const stdio: StdioOptions = [opts.stdinFile ? "pipe" : "ignore", opts.discardStdout ? "ignore" : "pipe", "pipe"];
-    const child = spawn(cmd, args, { stdio, env: CHILD_ENV, cwd: opts.cwd });
+    // With `signal`, Node kills the child with killSignal when it aborts (and emits "error").
+    const child = spawn(cmd, args, { stdio, env: CHILD_ENV, cwd: opts.cwd, ...(signal ? { signal, killSignal: "SIGKILL" as const } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on("data", (b: Buffer) => out.push(b));
@@ -182,19 +223,25 @@ function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promi
       reject(
         e.code === "ENOENT"
           ? new InteropError("ERR_INTEROP_TOOL_MISSING", `${cmd} not found; run scripts/install-readers.sh`, { cause: e })
-          : e,
+          : signal?.aborted
+            ? signal.reason
+            : e,
       ),
     );
+    let src: ReturnType<typeof createReadStream> | undefined;
     if (opts.stdinFile && child.stdin) {
-      const src = createReadStream(opts.stdinFile);
+      src = createReadStream(opts.stdinFile);
       // A reader may stop reading early (and close the pipe); that is its verdict, not ours.
       child.stdin.on("error", () => {});
       src.on("error", reject);
       src.pipe(child.stdin);
     }
-    child.on("close", (code, signal) =>
-      resolve({ code, signal, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
-    );
+    child.on("close", (code, sig) => {
+      // The file feeding stdin is not needed once the reader has gone (it may have stopped early).
+      src?.destroy();
+      if (signal?.aborted) return reject(signal.reason);
+      resolve({ code, signal: sig, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+    });
   });
 }
 
@@ -311,10 +358,10 @@ export async function readUnzip(archive: string, opts: ReadOptions = {}): Promis
   const listOnly = opts.password !== undefined;
   if (!listOnly) {
     // -q: only the verdict ("No errors detected ...") and errors, not a line per member.
-    const t = await run("unzip", ["-t", "-q", archive]);
+    const t = await run("unzip", ["-t", "-q", archive], { signal: opts.signal });
     if (t.code !== 0 || !/No errors detected/.test(t.stdout)) fail("unzip", "unzip -t failed", t);
   }
-  const l = await run("unzip", ["-Z", "-T", "-l", archive]);
+  const l = await run("unzip", ["-Z", "-T", "-l", archive], { signal: opts.signal });
   if (l.code !== 0) fail("unzip", "zipinfo listing failed", l);
   const listed: SeenEntry[] = [];
   for (const line of l.stdout.split("\n")) {
@@ -334,7 +381,7 @@ export async function readUnzip(archive: string, opts: ReadOptions = {}): Promis
   const names = deep ? [] : sampleNames(opts);
   if (!listOnly && (deep || names.length > 0)) {
     entries = await withTempDir("unzip", async (dir) => {
-      const x = await run("unzip", ["-o", "-q", archive, ...names, "-d", dir]);
+      const x = await run("unzip", ["-o", "-q", archive, ...names, "-d", dir], { signal: opts.signal });
       if (x.code !== 0) fail("unzip", "extraction failed", x);
       const seen = await walk(dir, () => true);
       return mergeExtracted(listed, seen, deep);
@@ -384,10 +431,10 @@ export async function read7z(archive: string, opts: ReadOptions = {}): Promise<R
   const bin = await sevenZipBinary();
   // Always pass -p so 7-Zip never prompts (stdin is closed anyway).
   const pw = `-p${opts.password ?? ""}`;
-  const t = await run(bin, ["t", pw, "-bd", archive]);
+  const t = await run(bin, ["t", pw, "-bd", archive], { signal: opts.signal });
   if (t.code !== 0 || /WARNING|Warnings:|ERROR/i.test(t.stdout + t.stderr) || !/Everything is Ok/.test(t.stdout))
     fail("7z", "7z t failed", t);
-  const l = await run(bin, ["l", "-slt", "-ba", pw, archive]);
+  const l = await run(bin, ["l", "-slt", "-ba", pw, archive], { signal: opts.signal });
   if (l.code !== 0 || /WARNING/i.test(l.stdout + l.stderr)) fail("7z", "7z l failed", l);
   const listed: SeenEntry[] = [];
   for (const block of l.stdout.split(/\n(?=Path = )/)) {
@@ -417,7 +464,7 @@ export async function read7z(archive: string, opts: ReadOptions = {}): Promise<R
   if (deep || names.length > 0) {
     entries = await withTempDir("7z", async (dir) => {
       // -snld: create symlinks even when they point outside (they are data under test here).
-      const x = await run(bin, ["x", pw, "-bd", "-y", "-snld", `-o${dir}`, archive, ...names]);
+      const x = await run(bin, ["x", pw, "-bd", "-y", "-snld", `-o${dir}`, archive, ...names], { signal: opts.signal });
       if (x.code !== 0 || /WARNING/i.test(x.stdout + x.stderr)) fail("7z", "7z x failed", x);
       return mergeExtracted(listed, await walk(dir, () => true), deep);
     });
@@ -459,7 +506,7 @@ export async function readPython(archive: string, opts: ReadOptions = {}): Promi
     const namesFile = join(dir, "names.txt");
     await writeFile(namesFile, (opts.hash ?? []).join("\n"));
     const args = [join(HERE, "zipcheck.py"), archive, String(deep), namesFile, ...(listOnly ? ["--list-only"] : [])];
-    const r = await run(pythonBinary(), args);
+    const r = await run(pythonBinary(), args, { signal: opts.signal });
     if (r.code !== 0) fail("python", "zipfile failed", r);
     const lines = r.stdout.split("\n").filter(Boolean);
     const head = JSON.parse(lines[0] ?? "{}") as PyHead;
@@ -506,7 +553,7 @@ export async function readBsdtar(archive: string, opts: ReadOptions = {}, stream
   const t0 = performance.now();
   const reader: ReaderName = stream ? "bsdtar-stream" : "bsdtar";
   const src = stream ? "-" : archive;
-  const io: RunOptions = stream ? { stdinFile: archive } : {};
+  const io: RunOptions = stream ? { stdinFile: archive, signal: opts.signal } : { signal: opts.signal };
   const pw = opts.password !== undefined ? ["--passphrase", opts.password] : [];
   let listed: SeenEntry[];
   if (stream) {
@@ -590,7 +637,7 @@ export async function readJava(archive: string, opts: ReadOptions = {}, stream =
     const main = classDir ? ["-cp", classDir, "ZipCheck"] : [join(HERE, "ZipCheck.java")];
     const listOnly = opts.password !== undefined;
     if (listOnly && stream) throw new InteropError("ERR_INTEROP_READER", "java-stream cannot list encrypted archives", { reader });
-    const r = await run("java", ["-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", ...main, stream ? "stream" : "zipfile", archive, String(deep), namesFile]);
+    const r = await run("java", ["-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", ...main, stream ? "stream" : "zipfile", archive, String(deep), namesFile], { signal: opts.signal });
     if (r.code !== 0) fail(reader, "java.util.zip failed", r);
     let lines = r.stdout.split("\n").filter(Boolean);
     let comment: string | undefined;
@@ -625,9 +672,30 @@ export function readYauzl(archive: string, opts: ReadOptions = {}): Promise<Read
   const err = (msg: string, entry?: string, cause?: unknown): InteropError =>
     new InteropError("ERR_INTEROP_READER", `yauzl: ${msg}`, { reader: "yauzl", ...(entry !== undefined ? { entry } : {}), cause });
   const yopts: yauzl.Options = { lazyEntries: true, autoClose: true, strictFileNames: true, validateEntrySizes: true, decodeStrings: true };
+  const signal = opts.signal;
   return new Promise((resolve, reject) => {
+    // On abort (timeout), stop the in-process work: destroy the member's stream (which stops
+    // inflating) and close the file; the promise rejects with the abort reason.
+    let zipFile: yauzl.ZipFile | undefined;
+    let current: NodeJS.ReadableStream & { destroy?: () => void } | undefined;
+    const onAbort = (): void => {
+      current?.destroy?.();
+      if (zipFile?.isOpen) zipFile.close();
+      reject(signal!.reason);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const settle = <A extends unknown[]>(f: (...a: A) => void) => (...a: A): void => {
+      signal?.removeEventListener("abort", onAbort);
+      f(...a);
+    };
+    resolve = settle(resolve);
+    reject = settle(reject);
+    setStep(signal, "yauzl: opening the archive");
     const opened = (e: Error | null, zip?: yauzl.ZipFile): void => {
       if (e || !zip) return reject(err(`open failed: ${String(e)}`, undefined, e));
+      zipFile = zip;
+      if (signal?.aborted) return onAbort();
       const entries: SeenEntry[] = [];
       zip.on("error", (e2: unknown) => reject(err(String(e2), undefined, e2)));
       // No archive comment: yauzl decodes it as CP437 regardless of content (the end record has
@@ -653,14 +721,24 @@ export function readYauzl(archive: string, opts: ReadOptions = {}): Promise<Read
         if (isDir || listOnly) return zip.readEntry();
         zip.openReadStream(entry, (e3, rs) => {
           if (e3 || !rs) return reject(err(`openReadStream: ${String(e3)}`, entry.fileName, e3));
+          if (signal?.aborted) return rs.destroy();
+          current = rs;
           const hash = deep || toHash.has(entry.fileName) ? createHash("sha256") : undefined;
           let crc = 0;
+          let n = 0;
+          const step = `yauzl: reading ${JSON.stringify(entry.fileName)} (${entry.uncompressedSize} bytes)`;
+          setStep(signal, step);
           rs.on("data", (b: Buffer) => {
             crc = crc32(b, crc);
             hash?.update(b);
+            n += b.length;
           });
+          // The byte count is reported only when asked (a timeout), not per chunk.
+          if (signal) progress.set(signal, () => `${step}, ${n} read`);
           rs.on("error", (e4) => reject(err(`read failed: ${e4.message}`, entry.fileName, e4)));
           rs.on("end", () => {
+            current = undefined;
+            if (signal) progress.delete(signal);
             if (crc >>> 0 !== entry.crc32 >>> 0)
               return reject(err(`CRC mismatch in ${entry.fileName}: recorded ${entry.crc32.toString(16)}, computed ${(crc >>> 0).toString(16)}`, entry.fileName));
             if (hash) seen.sha256 = hash.digest("hex");
@@ -685,11 +763,48 @@ export function readYauzl(archive: string, opts: ReadOptions = {}): Promise<Read
 /** Archives up to this size are given to yauzl as a buffer. */
 const YAUZL_BUFFER_LIMIT = 256 * 1024 * 1024;
 
-/** Runs one reader by name. */
-export function readWith(reader: ReaderName, archive: string, opts: ReadOptions = {}): Promise<ReaderResult> {
-  const o: ReadOptions = { ...opts };
+/**
+ * Runs one reader by name, within `opts.timeoutMs` (see {@link ReadOptions.timeoutMs}): on
+ * timeout its child process is killed, an in-process read is torn down, and the promise rejects
+ * with `ERR_INTEROP_TIMEOUT` naming the reader, the archive and the step it was in.
+ */
+export async function readWith(reader: ReaderName, archive: string, opts: ReadOptions = {}): Promise<ReaderResult> {
+  const { password, timeoutMs = defaultTimeout(), signal: outer, ...rest } = opts;
+  if (!(timeoutMs > 0)) throw new TypeError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
+  const ac = new AbortController();
+  const o: ReadOptions = { ...rest, signal: ac.signal };
   // Readers that cannot decrypt only list the archive.
-  if (opts.password !== undefined && AES_READERS.includes(reader)) o.password = opts.password;
+  if (password !== undefined && AES_READERS.includes(reader)) o.password = password;
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    const stop = (reason: unknown): void => {
+      ac.abort(reason);
+      reject(reason);
+    };
+    timer = setTimeout(() => {
+      const where = progress.get(ac.signal)?.() ?? steps.get(ac.signal) ?? "before its first step";
+      stop(
+        new InteropError(
+          "ERR_INTEROP_TIMEOUT",
+          `${reader}: no verdict after ${Math.round(performance.now() - t0)} ms (limit ${timeoutMs} ms) on ${archive}; it was at: ${where}. The reader was stopped.`,
+          { reader },
+        ),
+      );
+    }, timeoutMs);
+    if (outer?.aborted) stop(outer.reason);
+    else outer?.addEventListener("abort", () => stop(outer.reason), { once: true });
+  });
+  try {
+    return await Promise.race([dispatch(reader, archive, o), expired]);
+  } finally {
+    clearTimeout(timer);
+    // Anything the reader left running (a step after the race was lost) is stopped too.
+    if (!ac.signal.aborted) ac.abort(new InteropError("ERR_INTEROP_READER", `${reader}: finished`, { reader }));
+  }
+}
+
+function dispatch(reader: ReaderName, archive: string, o: ReadOptions): Promise<ReaderResult> {
   switch (reader) {
     case "unzip":
       return readUnzip(archive, o);
@@ -816,7 +931,12 @@ export async function verifyZip(archive: string, expected: readonly ExpectedEntr
   for (const reader of readers) {
     let result: ReaderResult;
     try {
-      result = await readWith(reader, archive, { deep, ...(hash ? { hash } : {}), ...(options.password !== undefined ? { password: options.password } : {}) });
+      result = await readWith(reader, archive, {
+        deep,
+        ...(hash ? { hash } : {}),
+        ...(options.password !== undefined ? { password: options.password } : {}),
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      });
     } catch (e) {
       failures.push(e instanceof Error ? e.message : `${reader}: ${String(e)}`);
       continue;

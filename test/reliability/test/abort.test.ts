@@ -1,10 +1,11 @@
 /**
  * Aborting zipS3Keys through its AbortSignal at chosen and at random points. Invariants in every
- * case: the promise settles; if it rejects, the code is ERR_ABORTED, dest holds no object and no
- * incomplete upload is left; if it resolves (the abort came after the archive was durably
- * completed) the archive is complete and correct; no socket stays checked out of the client's agent.
+ * case: the promise settles; no incomplete upload is left; if it rejects, the code is ERR_ABORTED
+ * and dest holds no object (even when the abort landed while the archive was being completed: the
+ * library then deletes what it wrote); if it resolves (the abort came after completion had
+ * settled) the archive is complete and correct; no socket stays checked out of the client's agent.
  */
-import { AbortMultipartUploadCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { ZipError } from "@zipstream/core";
 import { zipS3Keys, type ZipS3Result } from "@zipstream/s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -57,16 +58,8 @@ beforeEach(() => {
 
 type Outcome = { kind: "aborted"; err: ZipError } | { kind: "completed"; res: ZipS3Result };
 
-/**
- * Runs one zip with `arm(ac)` deciding when to abort; checks every invariant; returns the outcome.
- * `tolerateCreateRace`: see KNOWN-CREATE-RACE below.
- */
-async function runWithAbort(
-  dest: string,
-  arm: (ac: AbortController) => void,
-  tolerateCreateRace?: { count: number },
-  lateCompletion?: { count: number },
-): Promise<Outcome> {
+/** Runs one zip with `arm(ac)` deciding when to abort; checks every invariant; returns the outcome. */
+async function runWithAbort(dest: string, arm: (ac: AbortController) => void): Promise<Outcome> {
   const { client, agent } = makeClient(env, { endpoint: proxy.endpoint });
   const ac = new AbortController();
   arm(ac);
@@ -93,25 +86,13 @@ async function runWithAbort(
     client.destroy();
     agent.destroy();
   }
-  const left = await listUploads(direct, bucket, dest);
-  if (left.length > 0 && tolerateCreateRace && outcome.kind === "aborted" && !proxy.stats.requestsByOperation.UploadPart) {
-    // KNOWN-CREATE-RACE: the abort landed while CreateMultipartUpload's response was on its way
-    // (no part was ever sent). Counted and cleaned up here; the dedicated test below pins it.
-    tolerateCreateRace.count++;
-    for (const u of left) await direct.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.key, UploadId: u.uploadId }));
-  } else {
-    expect(left, "incomplete uploads after abort").toEqual([]);
-  }
+  expect(await listUploads(direct, bucket, dest), "incomplete uploads after abort").toEqual([]);
   const exists = await objectExists(direct, bucket, dest);
   if (outcome.kind === "aborted") {
     expect(outcome.err.code).toBe("ERR_ABORTED");
-  }
-  if (outcome.kind === "aborted" && !(exists && lateCompletion)) {
     expect(exists, "object at dest after ERR_ABORTED").toBe(false);
   } else {
-    // Completed, or aborted after the server had completed the upload (documented edge): the
-    // object must be the complete, correct archive.
-    if (outcome.kind === "aborted") lateCompletion!.count++;
+    // Completed before the abort took effect: the object must be the complete, correct archive.
     const file = await download(direct, bucket, dest);
     try {
       await expectArchive(file.path, new Map(objects.map((o) => [o.key, o])));
@@ -173,12 +154,16 @@ describe(`abort through signal (seed ${seed})`, () => {
     proxy.onRequest = holdAndAbort("CompleteMultipartUpload", () => ctl, hits);
     const out = await runWithAbort("out/complete.zip", (ac) => (ctl = ac));
     expect(hits.n).toBeGreaterThan(0);
-    // The abort cancels the held request before it reaches the server, so nothing is completed.
-    console.log(`[reliability] abort during CompleteMultipartUpload -> ${out.kind}`);
+    // Complete is not cancelled (it cannot be, server-side): the held request goes through, the
+    // server completes the archive, and the library deletes it again before rejecting.
+    // runWithAbort checked: ERR_ABORTED, no object at dest, no upload left.
+    console.log(`[reliability] abort during CompleteMultipartUpload -> ${out.kind}${out.kind === "aborted" ? `: ${out.err.message}` : ""}`);
     expect(out.kind).toBe("aborted");
+    if (out.kind === "aborted") expect(out.err.message).toMatch(/completed and then removed/);
+    expect(proxy.stats.requestsByOperation.DeleteObject ?? 0).toBe(1);
   });
 
-  it("after the server completed the upload but before the client saw the response: documented outcome", async () => {
+  it("after the server completed the upload but before the client saw the response: ERR_ABORTED, archive removed", async () => {
     const dest = "out/late.zip";
     const { client, agent } = makeClient(env, { endpoint: proxy.endpoint });
     const ac = new AbortController();
@@ -216,39 +201,28 @@ describe(`abort through signal (seed ${seed})`, () => {
     const exists = await objectExists(direct, bucket, dest);
     console.log(
       `[reliability] abort after the server completed the upload -> ${outcome}` +
-        `${error instanceof ZipError ? ` ${error.code}` : ""}, object at dest: ${exists}`,
+        `${error instanceof ZipError ? ` ${error.code}: ${error.message}` : ""}, object at dest: ${exists}`,
     );
-    if (outcome === "rejected") {
-      expect(error).toBeInstanceOf(ZipError);
-      expect((error as ZipError).code).toBe("ERR_ABORTED");
-    }
-    // No incomplete upload in any case, and whatever is at dest is the complete, correct archive
-    // (never a partial object).
+    // The library waits for Complete's response, sees the abort, deletes the archive it wrote.
+    expect(outcome).toBe("rejected");
+    expect(error).toBeInstanceOf(ZipError);
+    expect((error as ZipError).code).toBe("ERR_ABORTED");
+    expect((error as ZipError).message).toMatch(/completed and then removed/);
+    expect(exists, "object at dest after ERR_ABORTED").toBe(false);
     expect(await listUploads(direct, bucket, "out/")).toEqual([]);
-    if (exists) {
-      const file = await download(direct, bucket, dest);
-      try {
-        await expectArchive(file.path, new Map(objects.map((o) => [o.key, o])));
-      } finally {
-        await file.dispose();
-      }
-    }
   });
 
   /*
-   * KNOWN-CREATE-RACE (bug in @zipstream/s3, reported): CreateMultipartUpload is sent with the
-   * abort signal, so an abort that lands after the server created the upload but before the
-   * response arrived cancels the request, the library never learns the UploadId and cannot abort
-   * it: an orphan that only abortIncompleteUploads / a lifecycle rule removes. This test
-   * reproduces it deterministically and logs whether the orphan is still there; the library is
-   * being fixed concurrently, so both outcomes pass for now. Once fixed (e.g. let
-   * CreateMultipartUpload finish, then abort the upload), expect 0 and drop the tolerance.
+   * KNOWN-CREATE-RACE (fixed; regression test): CreateMultipartUpload used to be sent with the
+   * abort signal, so an abort landing after the server created the upload but before the response
+   * arrived cancelled the request; the library never learned the UploadId and left an orphan
+   * (~1 in 12 random aborts). It is now sent without the signal and the upload it created is
+   * aborted when the signal fired meanwhile: no orphan, ERR_ABORTED.
    */
-  it("KNOWN-CREATE-RACE: abort after the server created the upload, before its response arrived", async () => {
+  it("KNOWN-CREATE-RACE: abort after the server created the upload, before its response arrived: no orphan", async () => {
     const dest = "out/create-race.zip";
     let held = 0;
     let ctl!: AbortController;
-    const race = { count: 0 };
     proxy.onResponse = async (info, status) => {
       if (info.operation === "CreateMultipartUpload" && status === 200 && held++ === 0) {
         ctl.abort(new Error("abort while the CreateMultipartUpload response is in flight"));
@@ -256,11 +230,12 @@ describe(`abort through signal (seed ${seed})`, () => {
       }
     };
     try {
-      const out = await runWithAbort(dest, (ac) => (ctl = ac), race);
+      // runWithAbort asserts no upload left and no object at dest.
+      const out = await runWithAbort(dest, (ac) => (ctl = ac));
       expect(held).toBe(1);
       expect(out.kind).toBe("aborted");
-      console.log(`[reliability] KNOWN-CREATE-RACE reproduced: ${race.count === 1 ? "orphan left (bug present)" : "no orphan (fixed)"}`);
-      expect(race.count).toBeLessThanOrEqual(1);
+      expect(proxy.stats.requestsByOperation.UploadPart ?? 0).toBe(0);
+      expect(proxy.stats.requestsByOperation.AbortMultipartUpload ?? 0).toBe(1);
     } finally {
       proxy.onResponse = undefined;
     }
@@ -269,15 +244,15 @@ describe(`abort through signal (seed ${seed})`, () => {
   it("at 12 random points in time: every run rejects ERR_ABORTED cleanly or completes correctly", async () => {
     const rnd = prng(seed);
     const seen: string[] = [];
-    const createRace = { count: 0 };
-    const late = { count: 0 };
     for (let i = 0; i < 12; i++) {
       proxy.reset();
       const ms = Math.floor(rnd() * 4000);
-      const out = await runWithAbort(`out/random-${i}.zip`, (ac) => setTimeout(() => ac.abort(), ms), createRace, late);
+      // runWithAbort asserts, for every run: no upload left; ERR_ABORTED with nothing at dest, or
+      // a complete, correct archive.
+      const out = await runWithAbort(`out/random-${i}.zip`, (ac) => setTimeout(() => ac.abort(), ms));
       seen.push(`${ms}ms:${out.kind}`);
     }
-    console.log(`[reliability] random aborts: ${seen.join(" ")}; KNOWN-CREATE-RACE orphans: ${createRace.count}; ERR_ABORTED with the archive completed: ${late.count}`);
+    console.log(`[reliability] random aborts: ${seen.join(" ")}`);
     expect(seen).toHaveLength(12);
   });
 });
