@@ -5,7 +5,7 @@ import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3available, s3vars, setup, testClient } from "./s3.js";
+import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3available, s3vars, setup, testClient } from "@zipstream/testkit/examples";
 
 const MAIN = path.join(import.meta.dirname, "..", "main.js");
 

@@ -6,7 +6,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createZipServer } from "../main.js";
-import { bucketWith, bytes, dropBucket, s3available, setup, testClient } from "./s3.js";
+import { bucketWith, bytes, dropBucket, s3available, setup, testClient } from "@zipstream/testkit/examples";
 
 describe.skipIf(!s3available)("example http-download", () => {
   let client: S3Client;

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3available, s3vars, setup, testClient } from "./s3.js";
+import { bucketWith, bytes, dropBucket, getBytes, listUploads, s3available, s3vars, setup, testClient } from "@zipstream/testkit/examples";
 
 const exec = promisify(execFile);
 const MAIN = path.join(import.meta.dirname, "..", "main.js");

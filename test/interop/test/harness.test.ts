@@ -2,7 +2,7 @@
 // before it is trusted to judge @zipstream/core: good archives pass every reader, and a corrupted
 // member, a wrong expectation or a missing entry make each reader fail with its name in the error.
 import { execFileSync } from "node:child_process";
-import { mkdtemp, mkdir, readFile, rm, symlink, utimes, writeFile, chmod } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, readdir, rm, symlink, utimes, writeFile, chmod } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -130,5 +130,61 @@ describe("harness on Info-ZIP and Python archives", () => {
       ["d/a.txt", text.length],
       ["d/sub/big.bin", big.length],
     ]);
+  });
+
+});
+
+/** Pids of live processes whose command line mentions `text` (Linux /proc). */
+async function processesWith(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const d of await readdir("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if ((await readFile(`/proc/${d}/cmdline`, "utf8")).includes(text)) pids.push(Number(d));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+describe("reader time limits", () => {
+  it("kills a reader that hangs and names it, its step and the limit", async () => {
+    // A FIFO with no writer: unzip blocks in open() forever, a real hang.
+    const fifo = join(dir, "hang-fifo.zip");
+    execFileSync("mkfifo", [fifo]);
+    const err = await readWith("unzip", fifo, { timeoutMs: 1_500 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InteropError);
+    expect((err as InteropError).code).toBe("ERR_INTEROP_TIMEOUT");
+    expect((err as InteropError).reader).toBe("unzip");
+    expect((err as Error).message).toMatch(/^unzip: no verdict after \d+ ms \(limit 1500 ms\)/);
+    expect((err as Error).message).toContain(`it was at: unzip -t -q ${fifo}`);
+    // SIGKILL was sent before the promise rejected; give the kernel a moment to reap it.
+    let left = await processesWith(fifo);
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await processesWith(fifo);
+    }
+    expect(left).toEqual([]);
+  }, 60_000);
+
+  it("stops an in-process yauzl read at its limit, and the next read works", async () => {
+    const archive = join(dir, "infozip.zip");
+    const err = await readWith("yauzl", archive, { timeoutMs: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InteropError);
+    expect((err as InteropError).code).toBe("ERR_INTEROP_TIMEOUT");
+    expect((err as Error).message).toMatch(/^yauzl: no verdict after \d+ ms \(limit 1 ms\).*it was at: yauzl: /);
+    const ok = await readWith("yauzl", archive, { timeoutMs: 60_000 });
+    expect(ok.entries.find((e) => e.name === "d/sub/big.bin")?.sha256).toBe(sha256(big));
+  });
+
+  it("verifyZip reports a timed-out reader among the failures", async () => {
+    const err = await verifyZip(join(dir, "infozip.zip"), infozipExpected(), { readers: ["python"], timeoutMs: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InteropError);
+    expect((err as Error).message).toMatch(/python: no verdict after/);
+  });
+
+  it("rejects a time limit that is not a positive number", async () => {
+    await expect(readWith("yauzl", join(dir, "infozip.zip"), { timeoutMs: 0 })).rejects.toThrow(/timeoutMs/);
   });
 });

@@ -1,10 +1,10 @@
-// Test-only S3 setup for this example's smoke test, through @zipstream/testkit: the server from
-// S3_ENDPOINT and the AWS_* variables (CI's scripts/test.sh exports them) or the local gateway.
-// Each test gets its own bucket, dropped afterwards.
+// Shared S3 setup for the examples' smoke tests: the server from S3_ENDPOINT and the AWS_*
+// variables (scripts/test.sh exports them) or the local gateway. Each test gets its own bucket,
+// dropped afterwards.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { getTestS3, type TestS3 } from "@zipstream/testkit";
+import { getTestS3, type TestS3 } from "./index.js";
 
 /** A gateway is configured; otherwise the smoke test is reported as skipped, never as passed. */
 export const s3available =
