@@ -161,11 +161,12 @@ export class InteropError extends Error {
 export const SAMPLE_LIMIT = 64;
 
 /**
- * Default wall-time limit of one reader on one archive (5 minutes): far above what any archive of
- * the suite needs on a loaded 2-core machine, far below CI's budget, so that a hung reader fails
+ * Default wall-time limit of one reader on one archive (10 minutes): far above what any archive
+ * of the suite needs on a loaded 2-core machine (the slowest, Python on 4 GiB of deflated data,
+ * took under a minute at load average 10), far below CI's budget, so that a hung reader fails
  * the test with a message instead of blocking the run. `INTEROP_READER_TIMEOUT_MS` overrides it.
  */
-export const DEFAULT_READER_TIMEOUT_MS = 300_000;
+export const DEFAULT_READER_TIMEOUT_MS = 600_000;
 
 function defaultTimeout(): number {
   const env = Number(process.env.INTEROP_READER_TIMEOUT_MS);
@@ -777,6 +778,7 @@ export async function readWith(reader: ReaderName, archive: string, opts: ReadOp
   if (password !== undefined && AES_READERS.includes(reader)) o.password = password;
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
+  let onOuterAbort: (() => void) | undefined;
   const expired = new Promise<never>((_, reject) => {
     const stop = (reason: unknown): void => {
       ac.abort(reason);
@@ -793,12 +795,16 @@ export async function readWith(reader: ReaderName, archive: string, opts: ReadOp
       );
     }, timeoutMs);
     if (outer?.aborted) stop(outer.reason);
-    else outer?.addEventListener("abort", () => stop(outer.reason), { once: true });
+    else if (outer !== undefined) {
+      onOuterAbort = () => stop(outer.reason);
+      outer.addEventListener("abort", onOuterAbort, { once: true });
+    }
   });
   try {
     return await Promise.race([dispatch(reader, archive, o), expired]);
   } finally {
     clearTimeout(timer);
+    if (onOuterAbort !== undefined) outer?.removeEventListener("abort", onOuterAbort);
     // Anything the reader left running (a step after the race was lost) is stopped too.
     if (!ac.signal.aborted) ac.abort(new InteropError("ERR_INTEROP_READER", `${reader}: finished`, { reader }));
   }

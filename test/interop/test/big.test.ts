@@ -25,9 +25,9 @@ afterAll(async () => {
 const READERS: ReaderName[] = ALL_READERS.filter((r) => r !== "java-stream");
 
 /**
- * Per reader and archive. The slowest readers (Python, yauzl) took about a minute per 8 GiB of
- * member data at load average ~8 on the 2-core machine; 8 minutes leaves room for a slower CI
- * machine while a hang still fails well inside CI's budget.
+ * Per reader and archive. The slowest readers (Python, yauzl, unzip) took under a minute per
+ * 4 GiB member at load average 10-12 on the 2-core machine; 8 minutes leaves room for a slower
+ * CI machine while a hang still fails well inside CI's budget.
  */
 const READER_TIMEOUT_MS = 480_000;
 
@@ -109,7 +109,7 @@ describe("over 4 GiB", () => {
     await rm(path, { force: true });
   }, 1_800_000);
 
-  it("a deflated member over 4 GiB of unknown size, then small members", async () => {
+  it("a deflated member over 4 GiB of unknown size, then small members of known size", async () => {
     const path = join(tmpdir(), `zipstream-interop-big-deflate-${process.pid}.zip`);
     files.push(path);
     const bigSize = 4 * GiB + (1 << 20) + 7;
@@ -119,7 +119,9 @@ describe("over 4 GiB", () => {
     const entries: ZipEntry[] = [
       { name: "big-deflate.txt", source: big.source, method: "deflate" },
       { name: "after/known.bin", source: small, size: small.length, method: "store" },
-      { name: "after/unknown.txt", source: async function* () { yield text; }, method: "deflate" },
+      // Known size: JDK 17's ZipInputStream misreads the Zip64 descriptor of a small member of
+      // unknown size (core.test.ts WITHOUT_JAVA_STREAM); over 4 GiB it reads it correctly.
+      { name: "after/text.txt", source: async function* () { yield text; }, size: text.length, method: "deflate" },
     ];
     const t0 = performance.now();
     const size = await writeArchive(path, entries);
@@ -128,13 +130,13 @@ describe("over 4 GiB", () => {
     // The pattern compresses ~300:1, so the archive stays small (a few MiB): the readers' cost is
     // inflating 4 GiB, and yauzl reads this archive from memory (the harness's buffer path).
     expect(size).toBeLessThan(64 * 1024 * 1024);
-    const end = await tail(path, 4096);
-    expect(end.indexOf(Buffer.from([0x50, 0x4b, 0x06, 0x06]))).toBeGreaterThanOrEqual(0);
-    expect(end.indexOf(Buffer.from([0x50, 0x4b, 0x06, 0x07]))).toBeGreaterThanOrEqual(0);
+    // No Zip64 end records here (offsets, sizes and count all fit the classic end record); the
+    // member's sizes live in its Zip64 extra field (APPNOTE 4.5.3), which every reader must honour
+    // to report the size checked below.
     const expected: ExpectedEntry[] = [
       { name: "big-deflate.txt", size: bigSize, crc32: big.state.crc >>> 0 },
       { name: "after/known.bin", data: small },
-      { name: "after/unknown.txt", data: text },
+      { name: "after/text.txt", data: text },
     ];
     // Every reader, java-stream included: ZipInputStream reads deflated members with data descriptors.
     const results = await verifyZip(path, expected, { deep: false, timeoutMs: READER_TIMEOUT_MS });
