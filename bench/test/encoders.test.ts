@@ -3,6 +3,7 @@
 // hash. A runner that silently produced a wrong archive would make the benchmark meaningless.
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -48,6 +49,17 @@ describe("benchmark encoder runners produce valid archives", () => {
     const seen = JSON.parse(execFileSync("python3", ["-c", hashesPy, out], { encoding: "utf8" }));
     expect(Object.keys(seen).sort()).toEqual(corpus.files.map((f) => f.name).sort());
     for (const f of corpus.files) expect(seen[f.name], f.name).toBe(f.sha256);
+  });
+
+  it("zipstream+aes writes an archive 7-Zip decrypts and verifies, and refuses with a wrong password", () => {
+    const out = join(dir, "aes.zip");
+    const p = spawnSync(process.execPath, [runner, "zipstream+aes", "store", manifestPath, out], { cwd: join(__dirname, ".."), encoding: "utf8" });
+    expect(p.status, p.stderr).toBe(0);
+    for (const f of corpus.files) {
+      const data = execFileSync("7z", ["x", "-so", "-pbenchmark password", out, f.name], { maxBuffer: 1 << 26 });
+      expect(createHash("sha256").update(data).digest("hex"), f.name).toBe(f.sha256);
+    }
+    expect(spawnSync("7z", ["t", "-pwrong", out], { stdio: "ignore" }).status).not.toBe(0);
   });
 
   it("the limit runners process every input byte", () => {
