@@ -50,13 +50,20 @@ class BytesReader implements SourceReader {
   }
 }
 
-class IteratorReader implements SourceReader {
+/**
+ * Sources pulled one result at a time (sync/async iterators, web stream readers): one loop that
+ * skips empty chunks and stops once closed; `cancel` releases the underlying source.
+ */
+class PullReader implements SourceReader {
   private closed = false;
-  constructor(private readonly it: Iterator<unknown> | AsyncIterator<unknown>) {}
+  constructor(
+    private readonly next: () => Promise<IteratorResult<unknown>> | IteratorResult<unknown> | Promise<ReadableStreamReadResult<Uint8Array>>,
+    private readonly cancel: () => unknown,
+  ) {}
   async read(): Promise<Uint8Array | null> {
     for (;;) {
       if (this.closed) return null;
-      const r = await this.it.next();
+      const r = await this.next();
       if (r.done || this.closed) return null;
       const c = toChunk(r.value);
       if (c.length > 0) return c;
@@ -66,11 +73,20 @@ class IteratorReader implements SourceReader {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.it.return?.();
+      await this.cancel();
     } catch {
-      // The source is being discarded; its own cleanup error changes nothing.
+      // The source is being discarded (an errored web stream rejects cancel); nothing changes.
     }
   }
+}
+
+function iteratorReader(it: Iterator<unknown> | AsyncIterator<unknown>): SourceReader {
+  return new PullReader(() => it.next(), () => it.return?.());
+}
+
+function webStreamReader(stream: ReadableStream<Uint8Array>): SourceReader {
+  const reader = stream.getReader();
+  return new PullReader(() => reader.read(), () => reader.cancel());
 }
 
 /**
@@ -140,32 +156,6 @@ class NodeStreamReader implements SourceReader {
   }
 }
 
-class WebStreamReader implements SourceReader {
-  private closed = false;
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.reader = stream.getReader();
-  }
-  async read(): Promise<Uint8Array | null> {
-    for (;;) {
-      if (this.closed) return null;
-      const r = await this.reader.read();
-      if (r.done || this.closed) return null;
-      const c = toChunk(r.value);
-      if (c.length > 0) return c;
-    }
-  }
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      await this.reader.cancel();
-    } catch {
-      // ignore: cancelling a errored stream rejects
-    }
-  }
-}
-
 class FileReader implements SourceReader {
   private closed = false;
   private position = 0;
@@ -199,12 +189,12 @@ export function readerFor(s: ZipSource): SourceReader {
   if (s instanceof Uint8Array) return new BytesReader(s);
   if (typeof s === "string") return new BytesReader(Buffer.from(s, "utf8"));
   if (isNodeReadable(s)) return new NodeStreamReader(s);
-  if (isReadableStream(s)) return new WebStreamReader(s);
+  if (isReadableStream(s)) return webStreamReader(s);
   if (typeof s === "object" && s !== null) {
     const ai = (s as AsyncIterable<Uint8Array>)[Symbol.asyncIterator];
-    if (typeof ai === "function") return new IteratorReader(ai.call(s));
+    if (typeof ai === "function") return iteratorReader(ai.call(s));
     const si = (s as Iterable<Uint8Array>)[Symbol.iterator];
-    if (typeof si === "function") return new IteratorReader(si.call(s));
+    if (typeof si === "function") return iteratorReader(si.call(s));
   }
   throw new TypeError(`unsupported source type ${s === null ? "null" : typeof s}`);
 }
