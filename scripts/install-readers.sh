@@ -42,7 +42,14 @@ if [ ${#pkgs[@]} -gt 0 ] || [ ${#seven[@]} -gt 0 ]; then
     if apt-cache show "$p" >/dev/null 2>&1; then avail+=("$p"); fi
   done
   if [ $(( ${#pkgs[@]} + ${#avail[@]} )) -gt 0 ]; then
-    $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" "${avail[@]}" </dev/null
+    # Package lists that exist but are stale name versions the mirror no longer has ("held broken
+    # packages", 404s): refresh them once and retry rather than fail the whole setup.
+    if ! $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" "${avail[@]}" </dev/null; then
+      if [ "$need_update" -eq 1 ]; then exit 1; fi
+      echo "install-readers: apt-get install failed; refreshing package lists and retrying" >&2
+      $SUDO apt-get update -qq </dev/null
+      $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" "${avail[@]}" </dev/null
+    fi
   fi
 fi
 
