@@ -34,7 +34,8 @@ function looksLikeText(path) {
 
 /**
  * Builds (or reuses) the corpus in `dir`. `scale` 1 gives about 1 GiB in a few hundred files:
- * 400 MiB of text, 400 MiB of binaries, 200 MiB of random bytes.
+ * 400 MiB of text, 400 MiB of binaries, 200 MiB of random bytes (the text budget is reached only
+ * where the machine has that much text; a Debian image has about 390 MiB).
  */
 export function buildCorpus(dir, scale = 1) {
   const manifestPath = join(dir, "manifest.json");
@@ -59,7 +60,10 @@ export function buildCorpus(dir, scale = 1) {
     }
     return total;
   };
-  take("text", walk("/usr/share"), 400 * MiB * scale, 64 * 1024);
+  // /usr/share alone holds only ~110 MiB of text files of 64 KiB or more on a Debian image, so
+  // text continues from headers and from the text files (scripts, sources) under /usr/lib.
+  function* textRoots() { yield* walk("/usr/share"); yield* walk("/usr/include"); yield* walk("/usr/lib"); }
+  take("text", textRoots(), 400 * MiB * scale, 64 * 1024);
   take("binary", walk("/usr/lib"), 400 * MiB * scale, 512 * 1024);
   // Random data: sizes from 1 to 24 MiB, seeded so that rebuilding gives the same sizes.
   let seed = 12345, total = 0;

@@ -156,29 +156,62 @@ class NodeStreamReader implements SourceReader {
   }
 }
 
+/**
+ * Reads a file in `chunkSize` reads with one read always in flight: the first read starts when
+ * the file is opened and the next one as soon as a chunk is handed out, so the thread pool reads
+ * while the writer CRCs and emits (each round trip to the pool is costly on virtualised hosts).
+ * The read that should reach the end asks for one byte more than fstat promised: a short answer
+ * proves EOF without another round trip, and a file that grew shows its extra byte.
+ * Memory: at most two chunks (the one handed out and the one being read).
+ */
 class FileReader implements SourceReader {
   private closed = false;
   private position = 0;
+  private eof = false;
+  private pending: Promise<Uint8Array | null> | undefined;
   private closing: Promise<void> | undefined;
   constructor(
     private readonly fh: FileHandle,
     readonly size: number,
     private readonly chunkSize: number,
-  ) {}
-  async read(): Promise<Uint8Array | null> {
-    if (this.closed) return null;
-    // Size the buffer by what fstat said is left (a file may still grow: read until EOF).
+  ) {
+    this.pending = this.fetch();
+  }
+  private fetch(): Promise<Uint8Array | null> {
+    const p = this.readOnce();
+    // Handled when awaited by read(); a reader closed before that must not leave an unhandled rejection.
+    p.catch(() => undefined);
+    return p;
+  }
+  private async readOnce(): Promise<Uint8Array | null> {
     const left = this.size - this.position;
-    const len = Math.min(this.chunkSize, Math.max(left, 16 * 1024));
+    // Past fstat's size the file grew: keep reading in modest steps until EOF.
+    const len = left >= this.chunkSize ? this.chunkSize : left >= 0 ? left + 1 : 64 * 1024;
     const buf = Buffer.allocUnsafe(len);
     const { bytesRead } = await this.fh.read(buf, 0, len, this.position);
-    if (this.closed) return null;
-    if (bytesRead === 0) return null;
+    if (bytesRead === 0) {
+      this.eof = true;
+      return null;
+    }
     this.position += bytesRead;
+    if (len === left + 1 && bytesRead === left) this.eof = true;
     return bytesRead === len ? buf : buf.subarray(0, bytesRead);
+  }
+  async read(): Promise<Uint8Array | null> {
+    const p = this.pending;
+    if (this.closed || p === undefined) return null;
+    const chunk = await p;
+    if (this.closed || chunk === null) {
+      this.pending = undefined;
+      return null;
+    }
+    this.pending = this.eof ? undefined : this.fetch();
+    return chunk;
   }
   close(): Promise<void> {
     this.closed = true;
+    this.pending = undefined;
+    // FileHandle.close() waits for a read still in flight.
     this.closing ??= this.fh.close().catch(() => undefined);
     return this.closing;
   }
@@ -201,11 +234,19 @@ export function readerFor(s: ZipSource): SourceReader {
 
 /**
  * Opens a source: calls a factory, or opens a file (one FileHandle, read in `chunkSize` reads).
- * Called only when the entry's turn comes.
+ * Called only when the entry's turn comes. A file whose size the entry declares is not fstat'ed
+ * (one round trip to the thread pool fewer per file): reading proves the size either way, and a
+ * directory or pipe fails on its first read instead.
  */
-export async function openSource(source: ZipSource | ZipSourceFactory | undefined, path: string | undefined, chunkSize = FILE_CHUNK_SIZE): Promise<SourceReader> {
+export async function openSource(
+  source: ZipSource | ZipSourceFactory | undefined,
+  path: string | undefined,
+  declaredSize?: number,
+  chunkSize = FILE_CHUNK_SIZE,
+): Promise<SourceReader> {
   if (path !== undefined) {
     const fh = await open(path, "r");
+    if (declaredSize !== undefined) return new FileReader(fh, declaredSize, chunkSize);
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new Error(`${path} is not a regular file`);

@@ -23,7 +23,10 @@ export interface ZipEntry {
   name: string;
   /** The member's bytes (or, for a symlink, its target). Exactly one of `source` or `path` for files. */
   source?: ZipSource | ZipSourceFactory;
-  /** A local file, opened only when the entry's turn comes. */
+  /**
+   * A local file. Opened when the entry's turn comes, or early (at most 8 files and 2 MiB of first
+   * reads) while a stored file before it streams. With `size` declared it is not fstat'ed.
+   */
   path?: string;
   /** Default "file". Directories have no data. */
   type?: EntryType;

@@ -27,7 +27,7 @@ import {
   type ResolvedOptions,
 } from "./plan.js";
 import { MAX_UINT16, MAX_UINT32 } from "./records.js";
-import { openSource, type SourceReader } from "./sources.js";
+import { FILE_CHUNK_SIZE, openSource, type SourceReader } from "./sources.js";
 import type { ZipEntry, ZipOptions } from "./types.js";
 
 /** Live counters of a {@link ZipReadable}. */
@@ -50,8 +50,17 @@ const PROGRESS_INTERVAL_MS = 100;
  * window of blocks is submitted, so consecutive members compress concurrently on the thread pool.
  * Failures are kept and raised when the entry's turn comes, before any of its bytes.
  */
+/**
+ * An entry pulled before its turn. Files are opened ahead in a small window (see {@link
+ * AHEAD_FILES}); a deflated entry may also be started ahead when the one before it has submitted
+ * all its input.
+ */
 interface Ahead {
   task: Promise<void>;
+  /** Settles once this entry has been pulled from the iterable (the next one may then be pulled). */
+  pulled: Promise<void>;
+  /** Bytes this entry's first read may hold, counted against {@link AHEAD_BYTES}. */
+  bytes: number;
   result?: IteratorResult<ZipEntry>;
   entriesError?: unknown;
   entry?: NormalizedEntry;
@@ -68,6 +77,15 @@ interface Ahead {
   sizeExceeded: boolean;
 }
 
+/**
+ * The window of files opened ahead while a stored file streams: up to this many entries and
+ * {@link AHEAD_BYTES} of first reads. Each open, fstat and read is a round trip to the thread
+ * pool; with several files in flight the writer rarely waits for one (small files otherwise
+ * leave the main thread idle more than half the time).
+ */
+const AHEAD_FILES = 8;
+const AHEAD_BYTES = 2 * 1024 * 1024;
+
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -83,8 +101,11 @@ export class ZipReadable extends Readable {
   #entryIterator: Iterator<ZipEntry> | AsyncIterator<ZipEntry> | undefined;
   #reader: SourceReader | undefined;
   #deflater: BlockDeflater | undefined;
-  #ahead: Ahead | undefined;
+  readonly #ahead: Ahead[] = [];
+  #aheadBytes = 0;
   #pumping = false;
+  /** Sources finished with and closing in the background; awaited before the end records. */
+  readonly #closing = new Set<Promise<void>>();
   #stopped = false;
   #abortListener: (() => void) | undefined;
   #lastProgress = 0;
@@ -176,8 +197,7 @@ export class ZipReadable extends Readable {
     this.#deflater?.discard();
     const tasks: Promise<unknown>[] = [];
     if (this.#reader !== undefined) tasks.push(this.#reader.close());
-    const ahead = this.#ahead;
-    if (ahead !== undefined) {
+    for (const ahead of this.#ahead.splice(0)) {
       ahead.deflater?.discard();
       if (ahead.reader !== undefined) tasks.push(ahead.reader.close());
       // An open still in progress closes itself when it sees #stopped.
@@ -213,8 +233,8 @@ export class ZipReadable extends Readable {
     let count = 0;
     for (;;) {
       let r: IteratorResult<ZipEntry>;
-      const ahead = this.#ahead;
-      this.#ahead = undefined;
+      const ahead = this.#ahead.shift();
+      if (ahead !== undefined) this.#aheadBytes -= ahead.bytes;
       try {
         if (ahead !== undefined) {
           await ahead.task;
@@ -275,6 +295,8 @@ export class ZipReadable extends Readable {
     // Build the end records before the directory is emitted, so no error can follow it.
     const end = buildEndRecords(mode, count, cdSize, cdOffset, opts.comment);
     if (endNeedsZip64(mode, count, cdSize, cdOffset)) this.#stats.zip64 = true;
+    // Every source is released before the archive is declared complete.
+    await Promise.all(this.#closing);
     for (const chunk of central.chunks()) yield chunk;
     yield end;
   }
@@ -311,7 +333,7 @@ export class ZipReadable extends Readable {
         reader = ahead.reader;
       } else {
         try {
-          reader = await openSource(n.buffered ?? n.source, n.buffered === undefined ? n.path : undefined);
+          reader = await openSource(n.buffered ?? n.source, n.buffered === undefined ? n.path : undefined, n.size);
         } catch (err) {
           throw fail("ERR_SOURCE", `cannot open the source: ${errorMessage(err)}`, err);
         }
@@ -367,6 +389,9 @@ export class ZipReadable extends Readable {
             while (deflater.full || deflater.ready) yield emit(await this.#take(deflater, fail));
           }
         }
+        // A file read from disk: open the next entry's file (its first read starts at once) while
+        // this one streams, so each file's open and first read leave the critical path.
+        if (deflater === undefined && n.path !== undefined) this.#startAhead(true);
         for (;;) {
           if (ahead?.ended) break;
           let chunk: Uint8Array | null;
@@ -401,12 +426,15 @@ export class ZipReadable extends Readable {
         if (deflater !== undefined) {
           deflater.end();
           // All input is submitted: start on the next entry while these blocks compress.
-          this.#startAhead();
+          this.#startAhead(false);
           while (deflater.inFlight > 0) yield emit(await this.#take(deflater, fail));
           this.#deflater = undefined;
         }
-        await reader.close();
         this.#reader = undefined;
+        // Closing is a round trip to the thread pool: let it run while the next entry starts.
+        const closing = reader.close();
+        this.#closing.add(closing);
+        void closing.finally(() => this.#closing.delete(closing));
         if (size !== undefined && bytesIn !== size) {
           throw fail("ERR_SIZE_MISMATCH", `declared size ${size} but the source has ${bytesIn} bytes`);
         }
@@ -438,32 +466,71 @@ export class ZipReadable extends Readable {
     }
   }
 
-  #startAhead(): void {
+  /**
+   * Pulls the next entry before its turn. `files`: called while a stored file streams; fills the
+   * window of files opened ahead (each settled pull extends it while the entries are files and
+   * the window has room). Otherwise (a deflated entry has submitted all its input): pulls one
+   * entry if none is queued and, if it is deflated, opens it and starts compressing.
+   */
+  #startAhead(files: boolean): void {
     const it = this.#entryIterator;
-    if (this.#ahead !== undefined || this.#stopped || it === undefined) return;
-    const ahead: Ahead = { task: Promise.resolve(), crc: 0, bytesIn: 0, ended: false, sizeExceeded: false };
-    this.#ahead = ahead;
+    const queue = this.#ahead;
+    if (this.#stopped || it === undefined) return;
+    const prev = queue.at(-1);
+    if (!files && prev !== undefined) return;
+    if (files) {
+      if (queue.length >= AHEAD_FILES || this.#aheadBytes >= AHEAD_BYTES) return;
+      if (prev !== undefined && (prev.entry === undefined || prev.entry.path === undefined)) return;
+    }
+    let pulled!: () => void;
+    const ahead: Ahead = {
+      task: Promise.resolve(),
+      pulled: new Promise<void>((resolve) => (pulled = resolve)),
+      bytes: 0,
+      crc: 0,
+      bytesIn: 0,
+      ended: false,
+      sizeExceeded: false,
+    };
+    queue.push(ahead);
     ahead.task = (async () => {
       try {
-        ahead.result = await it.next();
-      } catch (err) {
-        ahead.entriesError = err;
-        return;
+        // One pull at a time, in order; none after the end or a failure.
+        if (prev !== undefined) {
+          await prev.pulled;
+          if (prev.result === undefined || prev.result.done || prev.entry === undefined) {
+            ahead.result = { done: true, value: undefined };
+            return;
+          }
+        }
+        try {
+          ahead.result = await it.next();
+        } catch (err) {
+          ahead.entriesError = err;
+          return;
+        }
+        if (ahead.result.done || this.#stopped) return;
+        try {
+          ahead.entry = normalizeEntry(ahead.result.value, this.#opts);
+        } catch (err) {
+          ahead.entryError = err;
+          return;
+        }
+      } finally {
+        pulled();
       }
-      if (ahead.result.done || this.#stopped) return;
-      let n: NormalizedEntry;
-      try {
-        n = normalizeEntry(ahead.result.value, this.#opts);
-      } catch (err) {
-        ahead.entryError = err;
-        return;
+      const n = ahead.entry;
+      // Deflated members gain from starting early, and so do files (open and first read); other
+      // sources are opened at their turn.
+      if (n.type === "directory" || n.buffered !== undefined || (n.method !== "deflate" && n.path === undefined)) return;
+      if (files) {
+        if (n.path === undefined) return;
+        ahead.bytes = Math.min(n.size ?? FILE_CHUNK_SIZE, FILE_CHUNK_SIZE);
+        this.#aheadBytes += ahead.bytes;
       }
-      ahead.entry = n;
-      // Only deflated members gain from starting early; others are opened at their turn.
-      if (n.type === "directory" || n.method !== "deflate" || n.buffered !== undefined) return;
       let reader: SourceReader;
       try {
-        reader = await openSource(n.source, n.path);
+        reader = await openSource(n.source, n.path, n.size);
       } catch (err) {
         ahead.openError = err;
         return;
@@ -473,6 +540,11 @@ export class ZipReadable extends Readable {
         await reader.close();
         return;
       }
+      if (files) {
+        this.#startAhead(true);
+        return;
+      }
+      if (n.method !== "deflate") return;
       const deflater = new BlockDeflater(n.level);
       ahead.deflater = deflater;
       const size = n.size ?? (n.path !== undefined ? reader.size : undefined);
@@ -520,13 +592,16 @@ export class ZipReadable extends Readable {
  * Streams a ZIP archive of `entries`.
  *
  * - Lazy: the entries iterable is consumed, and each source opened, only as the consumer reads.
- *   It may be an async generator still producing entries while the archive streams. One
- *   exception, for throughput: when a deflated entry's input has all been submitted to the
+ *   It may be an async generator still producing entries while the archive streams. Two
+ *   exceptions, for throughput: when a deflated entry's input has all been submitted to the
  *   compressor, the next entry is pulled and, if deflated, opened and started (at most one
- *   window of blocks) while the current entry's last blocks compress.
- * - Memory: bounded by `highWaterMark` (default 1 MiB) of buffered output, one source chunk
- *   (files are read in 1 MiB reads), the deflate blocks in flight (about 2 x cores x 2 MiB), and
- *   the central directory kept as bytes (about 60 bytes + name per entry, plus 16-32 bytes for
+ *   window of blocks) while the current entry's last blocks compress; and while a stored file
+ *   streams, the following entries are pulled one at a time and, while they are files, opened
+ *   with their first read in flight (at most 8 files and 2 MiB); a non-file source met there
+ *   stops the window and is opened at its turn.
+ * - Memory: bounded by `highWaterMark` (default 1 MiB) of buffered output, two source chunks
+ *   (files are read in 1 MiB reads with the next in flight), the files opened ahead (above), the
+ *   deflate blocks in flight (about 2 x cores x 2 MiB), and the central directory kept as bytes (about 60 bytes + name per entry, plus 16-32 bytes for
  *   duplicate detection).
  * - Failure: the stream is destroyed with a {@link ZipError} (`code`, `entry`, `cause`); no end
  *   records follow a failure; the open source is closed.
