@@ -19,7 +19,7 @@ let outBytes = 0;
 
 /** The sink every runner writes to (see the header comment). */
 function sink(out) {
-  if (out !== "null") return sink(out);
+  if (out !== "null") return createWriteStream(out, { highWaterMark: 1 << 20 });
   return new Writable({
     highWaterMark: 1 << 20,
     write(chunk, _enc, cb) { outBytes += chunk.length; cb(); },
@@ -137,9 +137,9 @@ export const encoders = {
   // Single-thread zlib at the same level: one raw deflate stream at a time.
   async "limit:zlib-1thread"(files, _m, out) {
     const ws = sink(out);
-    const sink = async (src) => { for await (const c of src) if (!ws.write(c)) await once(ws, "drain"); };
+    const into = async (src) => { for await (const c of src) if (!ws.write(c)) await once(ws, "drain"); };
     for (const f of files) {
-      await pipeline(createReadStream(f.path, { highWaterMark: 1 << 20 }), zlib.createDeflateRaw({ level: LEVEL }), sink);
+      await pipeline(createReadStream(f.path, { highWaterMark: 1 << 20 }), zlib.createDeflateRaw({ level: LEVEL }), into);
     }
     ws.end();
     await once(ws, "finish");

@@ -1,7 +1,12 @@
 // `pnpm bench` — the encoder benchmark: zipStream against archiver, yazl, zip.js, client-zip and
 // fflate on one corpus, store and deflate level 6, each run in its own process, runs interleaved
-// (round-robin over shuffled encoders), medians with spread. Also the machine's limits. Every
-// archive is checked by Info-ZIP (`unzip -tqq`) and its entry count, outside the timed region.
+// (round-robin over shuffled encoders), medians with spread. Also the machine's limits.
+//
+// Sinks: every case writes into an in-process Writable that counts bytes (the encoder's own
+// cost); store also runs into a file (what writing to local disk adds). Every archive is checked:
+// each encoder first writes its archive to a file once, untimed, which Info-ZIP (`unzip -tqq`,
+// 7-Zip with the password for AES) tests and lists; every timed run must then produce exactly
+// that many bytes, and file-sink runs are tested again.
 //
 //   node src/run.mjs [--quick] [--rounds N] [--only a,b] [--scale X] [--out results/encoders.json]
 import { spawnSync, execFileSync } from "node:child_process";
@@ -32,21 +37,24 @@ const manifestPath = join(corpusDir, "manifest.json");
 console.error(`corpus: ${manifest.files.length} files, ${(manifest.bytes / 2 ** 20).toFixed(0)} MiB`, corpusSummary(manifest));
 
 const cases = [];
-for (const method of ["store", "deflate"]) {
-  for (const e of ["zipstream", "archiver", "yazl", "zip.js", "client-zip", "fflate"]) {
+const libraries = ["zipstream", "archiver", "yazl", "zip.js", "client-zip", "fflate"];
+for (const [method, sink] of [["store", "null"], ["store", "file"], ["deflate", "null"]]) {
+  for (const e of libraries) {
     if (e === "client-zip" && method === "deflate") continue; // client-zip never compresses
-    cases.push({ encoder: e, method });
+    cases.push({ encoder: e, method, sink });
   }
+  if (method === "store") cases.push({ encoder: "limit:read-crc-copy", method, sink });
 }
-cases.push({ encoder: "zipstream+aes", method: "store" });
-cases.push({ encoder: "limit:crc32", method: "store" }, { encoder: "limit:read-crc-copy", method: "store" }, { encoder: "limit:zlib-1thread", method: "deflate" });
+cases.push({ encoder: "zipstream+aes", method: "store", sink: "null" });
+cases.push({ encoder: "limit:crc32", method: "store", sink: "null" }, { encoder: "limit:zlib-1thread", method: "deflate", sink: "null" });
 const only = values.only?.split(",");
-const selected = only ? cases.filter((c) => only.some((o) => c.encoder === o || `${c.encoder}/${c.method}` === o)) : cases;
+const selected = only ? cases.filter((c) => only.some((o) => c.encoder === o || `${c.encoder}/${c.method}` === o || `${c.encoder}/${c.method}/${c.sink}` === o)) : cases;
+const key = (c) => `${c.encoder}/${c.method}/${c.sink}`;
 
 function shuffle(a, seed) { const r = [...a]; for (let i = r.length - 1; i > 0; i--) { seed = (seed * 1103515245 + 12345) >>> 0; const j = seed % (i + 1); [r[i], r[j]] = [r[j], r[i]]; } return r; }
 
 function verify(c, out) {
-  if (c.encoder.startsWith("limit:")) return { ok: true };
+  if (c.encoder.startsWith("limit:")) return { ok: true, size: c.encoder === "limit:read-crc-copy" ? manifest.bytes : undefined };
   if (c.encoder.endsWith("+aes")) {
     // Info-ZIP cannot decrypt AES; 7-Zip tests every member with the password.
     execFileSync("7z", ["t", "-pbenchmark password", out], { stdio: "pipe", maxBuffer: 1 << 26 });
@@ -58,25 +66,58 @@ function verify(c, out) {
   return { ok: true, size: statSync(out).size };
 }
 
+function runOnce(c, out) {
+  const p = spawnSync(process.execPath, [join(here, "encoders.mjs"), c.encoder, c.method, manifestPath, out], { cwd: here, encoding: "utf8", maxBuffer: 1 << 24 });
+  if (p.status !== 0) throw new Error(`${key(c)} failed:\n${p.stderr.slice(0, 2000)}`);
+  return JSON.parse(p.stdout.trim().split("\n").pop());
+}
+
+// The reference archive of each encoder and method, written to a file and checked, untimed.
+const reference = new Map();
+for (const c of selected) {
+  const k = `${c.encoder}/${c.method}`;
+  if (reference.has(k) || c.encoder === "limit:crc32") continue;
+  const out = join(outDir, `${c.encoder.replace(/[:/]/g, "_")}-${c.method}-reference.zip`);
+  rmSync(out, { force: true });
+  try {
+    const res = runOnce({ ...c, sink: "file" }, out);
+    const size = verify(c, out).size ?? res.outBytes;
+    if (res.outBytes !== size) throw new Error(`${k}: reported ${res.outBytes} bytes, the file has ${size}`);
+    reference.set(k, size);
+  } catch (err) {
+    console.error(String(err));
+    reference.set(k, undefined);
+  }
+  rmSync(out, { force: true });
+  console.error(`reference ${k.padEnd(28)} ${reference.get(k) ?? "FAILED"} bytes`);
+}
+
 const runs = [];
 for (let r = 0; r < rounds; r++) {
   for (const c of shuffle(selected, 1000 + r)) {
-    const out = join(outDir, `${c.encoder.replace(/[:/]/g, "_")}-${c.method}.zip`);
-    rmSync(out, { force: true });
-    const p = spawnSync(process.execPath, [join(here, "encoders.mjs"), c.encoder, c.method, manifestPath, out], { cwd: here, encoding: "utf8", maxBuffer: 1 << 24 });
-    if (p.status !== 0) { console.error(`${c.encoder}/${c.method} failed:\n${p.stderr}`); runs.push({ ...c, round: r, error: p.stderr.slice(0, 2000) }); continue; }
-    const res = JSON.parse(p.stdout.trim().split("\n").pop());
-    const v = verify(c, out);
-    runs.push({ ...res, round: r, outBytes: v.size, load1: loadavg()[0] });
-    console.error(`round ${r + 1}/${rounds} ${c.encoder.padEnd(20)} ${c.method.padEnd(7)} ${(res.bytesIn / 2 ** 20 / res.seconds).toFixed(0).padStart(6)} MiB/s  cpu ${res.cpuSeconds.toFixed(2)} s  rss ${res.maxRssMiB.toFixed(0)} MiB  load ${loadavg()[0].toFixed(2)}`);
-    rmSync(out, { force: true });
+    const out = c.sink === "null" ? "null" : join(outDir, `${c.encoder.replace(/[:/]/g, "_")}-${c.method}.zip`);
+    if (out !== "null") rmSync(out, { force: true });
+    let res;
+    try {
+      res = runOnce(c, out);
+      if (out !== "null") verify(c, out);
+      const want = reference.get(`${c.encoder}/${c.method}`);
+      if (c.encoder !== "limit:crc32" && res.outBytes !== want) throw new Error(`${key(c)}: wrote ${res.outBytes} bytes, the checked archive has ${want}`);
+    } catch (err) {
+      console.error(String(err));
+      runs.push({ ...c, round: r, error: String(err).slice(0, 2000) });
+      continue;
+    }
+    runs.push({ ...res, sink: c.sink, round: r, load1: loadavg()[0] });
+    console.error(`round ${r + 1}/${rounds} ${c.encoder.padEnd(20)} ${c.method.padEnd(7)} ${c.sink.padEnd(4)} ${(res.bytesIn / 2 ** 20 / res.seconds).toFixed(0).padStart(6)} MiB/s  cpu ${res.cpuSeconds.toFixed(2)} s  rss ${res.maxRssMiB.toFixed(0)} MiB  load ${loadavg()[0].toFixed(2)}`);
+    if (out !== "null") rmSync(out, { force: true });
   }
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const summary = selected.map((c) => {
-  const rs = runs.filter((x) => x.encoder === c.encoder && x.method === c.method && !x.error);
-  if (!rs.length) return { ...c, error: runs.find((x) => x.encoder === c.encoder && x.method === c.method)?.error ?? "no run" };
+  const rs = runs.filter((x) => key(x) === key(c) && !x.error);
+  if (!rs.length) return { ...c, error: runs.find((x) => key(x) === key(c))?.error ?? "no run" };
   const mbs = rs.map((x) => x.bytesIn / 2 ** 20 / x.seconds);
   return { ...c, runs: rs.length, mibPerSec: median(mbs), mibPerSecMin: Math.min(...mbs), mibPerSecMax: Math.max(...mbs),
     cpuSeconds: median(rs.map((x) => x.cpuSeconds)), maxRssMiB: median(rs.map((x) => x.maxRssMiB)), outBytes: rs[0].outBytes };
@@ -87,4 +128,4 @@ const result = {
 };
 mkdirSync(dirname(values.out), { recursive: true });
 writeFileSync(values.out, JSON.stringify(result, null, 2));
-console.log(JSON.stringify(summary.map((s) => ({ case: `${s.encoder}/${s.method}`, MiBps: s.mibPerSec?.toFixed(0), cpu: s.cpuSeconds?.toFixed(2), rss: s.maxRssMiB?.toFixed(0) })), null, 0));
+console.log(JSON.stringify(summary.map((s) => ({ case: key(s), MiBps: s.mibPerSec?.toFixed(0), cpu: s.cpuSeconds?.toFixed(2), rss: s.maxRssMiB?.toFixed(0) })), null, 0));

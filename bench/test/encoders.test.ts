@@ -62,6 +62,19 @@ describe("benchmark encoder runners produce valid archives", () => {
     expect(spawnSync("7z", ["t", "-pwrong", out], { stdio: "ignore" }).status).not.toBe(0);
   });
 
+  it("the counting sink sees exactly the bytes each runner writes to a file", () => {
+    for (const [encoder, method] of cases) {
+      const out = join(dir, `${encoder}-${method}-sized.zip`);
+      const toFile = spawnSync(process.execPath, [runner, encoder, method, manifestPath, out], { encoding: "utf8" });
+      const toNull = spawnSync(process.execPath, [runner, encoder, method, manifestPath, "null"], { encoding: "utf8" });
+      expect(toFile.status, toFile.stderr).toBe(0);
+      expect(toNull.status, toNull.stderr).toBe(0);
+      const fileRes = JSON.parse(toFile.stdout);
+      expect(fileRes.outBytes, `${encoder}/${method}`).toBeGreaterThan(0);
+      expect(JSON.parse(toNull.stdout).outBytes, `${encoder}/${method}`).toBe(fileRes.outBytes);
+    }
+  });
+
   it("the limit runners process every input byte", () => {
     for (const limit of ["limit:crc32", "limit:read-crc-copy", "limit:zlib-1thread"]) {
       const out = join(dir, "limit.bin");
@@ -69,5 +82,8 @@ describe("benchmark encoder runners produce valid archives", () => {
       expect(p.status, p.stderr).toBe(0);
       expect(JSON.parse(p.stdout).bytesIn).toBe(corpus.bytes);
     }
+    const copy = spawnSync(process.execPath, [runner, "limit:read-crc-copy", "store", manifestPath, "null"], { encoding: "utf8" });
+    expect(copy.status, copy.stderr).toBe(0);
+    expect(JSON.parse(copy.stdout).outBytes).toBe(corpus.bytes);
   });
 });
