@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import type { Readable } from "node:stream";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { chunksOf } from "./chunks.js";
 import { S3ZipError, httpStatus, isAbortError, mapS3Error } from "./errors.js";
 import type { ResolvedObject } from "./sources.js";
 
@@ -35,7 +36,8 @@ interface Segment {
   /** The whole object in one GET (no Range header, so 0-byte objects work). */
   whole: boolean;
   started: boolean;
-  promise?: Promise<Buffer>;
+  /** The body's chunks as the socket delivered them (kept, not copied into one buffer). */
+  promise?: Promise<Buffer[]>;
 }
 
 function delay(ms: number): Promise<void> {
@@ -126,9 +128,9 @@ export class Prefetcher {
         // Outside the budget window (a single range larger than the budget): fetch it anyway.
         this.start(seg);
       }
-      const buf = await seg.promise!;
+      const chunks = await seg.promise!;
       try {
-        if (buf.length > 0) yield buf;
+        for (const c of chunks) yield c;
       } finally {
         this.reserved -= seg.end - seg.start;
         seg.promise = undefined;
@@ -144,10 +146,15 @@ export class Prefetcher {
     this.controller.abort(reason);
   }
 
-  private async fetch(seg: Segment): Promise<Buffer> {
+  /**
+   * One segment's bytes. Chunks are kept as received: copying them into one buffer cost about
+   * 0.8 CPU s per GiB and an 8 MiB allocation per range (garbage collection), for nothing, since
+   * the encoder passes chunks through.
+   */
+  private async fetch(seg: Segment): Promise<Buffer[]> {
     const o = this.objects[seg.obj]!;
     const len = seg.end - seg.start;
-    const buf = Buffer.allocUnsafe(len);
+    const chunks: Buffer[] = [];
     let filled = 0;
     let attempt = 0;
     const where = { bucket: o.bucket, key: o.key, action: "GetObject" };
@@ -188,18 +195,19 @@ export class Prefetcher {
         continue;
       }
       try {
-        for await (const chunk of body as AsyncIterable<Uint8Array>) {
+        for await (const chunk of chunksOf(body)) {
           if (filled + chunk.length > len) {
             throw new S3ZipError("ERR_S3_SOURCE_CHANGED", `s3://${o.bucket}/${o.key}: more bytes than its listed size ${o.size}`, {
               bucket: o.bucket,
               key: o.key,
             });
           }
-          buf.set(chunk, filled);
+          if (chunk.length === 0) continue;
+          chunks.push(chunk);
           filled += chunk.length;
           this.bytesFetched += chunk.length;
         }
-        if (filled === len) return buf;
+        if (filled === len) return chunks;
         throw new Error(`body ended after ${filled} of ${len} bytes`);
       } catch (err) {
         if (err instanceof S3ZipError) throw err;

@@ -287,6 +287,56 @@ describe("uploadStream: an abort racing the requests that create state on the se
   });
 });
 
+describe("part buffers and Readable bodies", () => {
+  it("reuses acknowledged part buffers, and reads a Readable chunk by chunk: the object is still exact", async () => {
+    const data = patternBytes(3 * 5 * MiB + 123, 21);
+    const bodies: ArrayBufferLike[] = [];
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { PartNumber?: number; Body?: Uint8Array };
+        if (context.commandName === "UploadPartCommand" && input.Body) bodies.push(input.Body.buffer);
+        return next(args);
+      },
+      { step: "initialize", name: "recordPartBodies" },
+    );
+    try {
+      const res = await uploadStream({ client, dest: { bucket, key: "reuse.bin" }, body: Readable.from(chunks(data)), partSize: 5 * MiB, concurrency: 1 });
+      expect(res.parts).toBe(4);
+      expect(bodies.length).toBe(4);
+      // One worker: each part is read only after the previous one was acknowledged, into its buffer.
+      expect(new Set(bodies).size).toBe(1);
+      expect(sha256(await getBytes("reuse.bin"))).toBe(sha256(data));
+    } finally {
+      client.middlewareStack.remove("recordPartBodies");
+    }
+  });
+
+  it("with 4 workers and many parts, reused buffers never corrupt a part in flight", async () => {
+    const data = patternBytes(20 * 5 * MiB + 777, 22);
+    const res = await uploadStream({ client, dest: { bucket, key: "reuse-wide.bin" }, body: Readable.from(chunks(data)), partSize: 5 * MiB, concurrency: 4 });
+    expect(res.parts).toBe(21);
+    expect(sha256(await getBytes("reuse-wide.bin"))).toBe(sha256(data));
+  });
+
+  it("a Readable body that errors mid-way: ERR_S3_READ with the cause, nothing at dest", async () => {
+    const data = patternBytes(12 * MiB, 23);
+    const boom = new Error("disk gone");
+    const body = Readable.from(
+      (async function* () {
+        yield* chunks(data.subarray(0, 7 * MiB));
+        throw boom;
+      })(),
+    );
+    const uploadsBefore = await listUploads(client, bucket);
+    const err = await uploadStream({ client, dest: { bucket, key: "readable-broken.bin" }, body, partSize: 5 * MiB }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(S3ZipError);
+    expect((err as S3ZipError).code).toBe("ERR_S3_READ");
+    expect((err as S3ZipError).cause).toBe(boom);
+    expect(await objectExists(client, bucket, "readable-broken.bin")).toBe(false);
+    expect(await listUploads(client, bucket)).toBe(uploadsBefore);
+  });
+});
+
 describe("incomplete-upload cleanup", () => {
   it("lists and aborts incomplete uploads under a prefix older than an age", async () => {
     const ids: string[] = [];
