@@ -13,7 +13,7 @@ function encoderTables(r) {
   const sinkOf = (s) => s.sink ?? "file"; // results written before sinks existed used files
   const by = (e, m, sink = "null") => r.summary.find((s) => s.encoder === e && s.method === m && sinkOf(s) === sink);
   const lines = [];
-  lines.push(`Run ${r.date.slice(0, 16)}Z, Node ${r.node}, ${r.cpus} × ${r.cpuModel}, ${r.rounds} rounds; corpus ${r.corpus.files} files, ${(r.corpus.bytes / 2 ** 20).toFixed(0)} MiB (${Object.entries(r.corpus.kinds).map(([k, v]) => `${k} ${(v.bytes / 2 ** 20).toFixed(0)} MiB`).join(", ")}).`, "");
+  lines.push(`Node ${r.node}, ${r.cpus} × ${r.cpuModel}, ${r.rounds} rounds per case; corpus ${r.corpus.files} files, ${(r.corpus.bytes / 2 ** 20).toFixed(0)} MiB (${Object.entries(r.corpus.kinds).map(([k, v]) => `${k} ${(v.bytes / 2 ** 20).toFixed(0)} MiB`).join(", ")}).`, "");
   const tables = [
     ["store", "null", "Store, into the counting sink (the encoder's own cost)"],
     ["store", "file", "Store, into a file (what writing to local disk adds)"],
@@ -25,7 +25,8 @@ function encoderTables(r) {
     const ours = by("zipstream", method, sink);
     const ref = method === "store" ? by("limit:read-crc-copy", "store", sink) : by("limit:zlib-1thread", "deflate", sink);
     const archiver = by("archiver", method, sink);
-    lines.push(`**${title}** (median MiB/s of input, min–max; CPU seconds; peak RSS)`, "");
+    const when = (rows.find((x) => x.encoder === "zipstream")?.date ?? r.date).slice(0, 16);
+    lines.push(`**${title}** (median MiB/s of input, min–max; CPU seconds; peak RSS; cases interleaved in the run of ${when}Z)`, "");
     lines.push("| encoder | MiB/s | spread | CPU s | peak RSS MiB | zipstream is × faster | archive bytes |", "|---|---:|---:|---:|---:|---:|---:|");
     for (const s of rows) {
       if (s.error) { lines.push(`| ${s.encoder} | failed | | | | | |`); continue; }

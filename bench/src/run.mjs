@@ -8,9 +8,9 @@
 // 7-Zip with the password for AES) tests and lists; every timed run must then produce exactly
 // that many bytes, and file-sink runs are tested again.
 //
-//   node src/run.mjs [--quick] [--rounds N] [--only a,b] [--scale X] [--out results/encoders.json]
+//   node src/run.mjs [--quick] [--rounds N] [--only a,b] [--scale X] [--merge] [--out results/encoders.json]
 import { spawnSync, execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, statSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -24,6 +24,9 @@ const { values } = parseArgs({ options: {
   rounds: { type: "string" },
   only: { type: "string" },
   scale: { type: "string" },
+  // Replace only the selected cases in an existing results file (e.g. rerun store after a change
+  // to the store path); the file records each case's run date.
+  merge: { type: "boolean", default: false },
   out: { type: "string", default: join(here, "..", "results", "encoders.json") },
 } });
 const rounds = Number(values.rounds ?? (values.quick ? 1 : 5));
@@ -122,9 +125,21 @@ const summary = selected.map((c) => {
   return { ...c, runs: rs.length, mibPerSec: median(mbs), mibPerSecMin: Math.min(...mbs), mibPerSecMax: Math.max(...mbs),
     cpuSeconds: median(rs.map((x) => x.cpuSeconds)), maxRssMiB: median(rs.map((x) => x.maxRssMiB)), outBytes: rs[0].outBytes };
 });
+const now = new Date().toISOString();
+for (const s of summary) s.date = now;
+let merged = { summary, runs };
+if (values.merge && existsSync(values.out)) {
+  const old = JSON.parse(readFileSync(values.out, "utf8"));
+  if (old.corpus?.bytes !== manifest.bytes) throw new Error(`--merge: ${values.out} was measured on another corpus`);
+  const keys = new Set(summary.map(key));
+  merged = {
+    summary: [...old.summary.map((s) => ({ date: old.date, ...s })).filter((s) => !keys.has(key(s))), ...summary],
+    runs: [...old.runs.filter((x) => !keys.has(key(x))), ...runs],
+  };
+}
 const result = {
-  date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30),
-  corpus: { files: manifest.files.length, bytes: manifest.bytes, kinds: corpusSummary(manifest) }, rounds, summary, runs,
+  date: now, node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30),
+  corpus: { files: manifest.files.length, bytes: manifest.bytes, kinds: corpusSummary(manifest) }, rounds, ...merged,
 };
 mkdirSync(dirname(values.out), { recursive: true });
 writeFileSync(values.out, JSON.stringify(result, null, 2));
