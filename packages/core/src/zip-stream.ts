@@ -234,10 +234,12 @@ export class ZipReadable extends Readable {
     for (;;) {
       let r: IteratorResult<ZipEntry>;
       const ahead = this.#ahead.shift();
-      if (ahead !== undefined) this.#aheadBytes -= ahead.bytes;
       try {
         if (ahead !== undefined) {
           await ahead.task;
+          // Only now: its task may still have been pulling when it was taken, and counts its
+          // bytes into the window when the pull returns.
+          this.#aheadBytes -= ahead.bytes;
           if (ahead.entriesError !== undefined) throw ahead.entriesError;
           r = ahead.result!;
         } else {
