@@ -5,7 +5,7 @@
  */
 import { Readable } from "node:stream";
 import zlib from "node:zlib";
-import { createAesEncryptor, type AesEncryptor } from "./aes/index.js";
+import { createAesEncryptorAsync, type AesEncryptor } from "./aes/index.js";
 import { BlockDeflater } from "./deflate.js";
 import { ZipError, isZipError } from "./errors.js";
 import { ByteStore } from "./names.js";
@@ -62,6 +62,8 @@ interface Ahead {
   /** Bytes this entry's first read may hold, counted against {@link AHEAD_BYTES}. */
   bytes: number;
   result?: IteratorResult<ZipEntry>;
+  /** An encrypted entry's keys, derived on the thread pool while earlier entries stream. */
+  encryptor?: Promise<AesEncryptor>;
   entriesError?: unknown;
   entry?: NormalizedEntry;
   entryError?: unknown;
@@ -369,7 +371,11 @@ export class ZipReadable extends Readable {
           throw mode === "never" ? zip64Required("the entry's data (4 GiB or more)", entryName) : fail("ERR_ZIP64_REQUIRED", "stored data grew past 4 GiB");
         }
       };
-      const enc: AesEncryptor | undefined = l.encrypted ? createAesEncryptor(n.password!, opts.randomBytes) : undefined;
+      // Key derivation (PBKDF2, ~1 ms) runs on the thread pool: started ahead when this entry was
+      // pulled early, else now.
+      const enc: AesEncryptor | undefined = l.encrypted
+        ? await (ahead?.encryptor ?? createAesEncryptorAsync(n.password!, opts.randomBytes))
+        : undefined;
       if (enc !== undefined) {
         checkOut(enc.header.length);
         yield enc.header;
@@ -522,6 +528,11 @@ export class ZipReadable extends Readable {
         pulled();
       }
       const n = ahead.entry;
+      if (n.password !== undefined) {
+        // Salts are drawn now, in entry order (the current entry drew its own before this pull).
+        ahead.encryptor = createAesEncryptorAsync(n.password, this.#opts.randomBytes);
+        ahead.encryptor.catch(() => undefined);
+      }
       // Deflated members gain from starting early, and so do files (open and first read); other
       // sources are opened at their turn.
       if (n.type === "directory" || n.buffered !== undefined || (n.method !== "deflate" && n.path === undefined)) return;

@@ -8,7 +8,7 @@
 import { createHmac, randomFillSync, type Hmac } from "node:crypto";
 import { ZipError } from "../errors.js";
 import { WinZipCtr } from "./ctr.js";
-import { deriveAesKeys } from "./kdf.js";
+import { deriveAesKeys, deriveAesKeysAsync, type AesKeys } from "./kdf.js";
 
 /** Salt length for AES-256 (strength 3). */
 export const AES_SALT_LENGTH = 16;
@@ -75,8 +75,7 @@ class Ae2Encryptor implements AesEncryptor {
   readonly #hmac: Hmac;
   #done = false;
 
-  constructor(password: string, salt: Uint8Array) {
-    const keys = deriveAesKeys(password, salt);
+  constructor(salt: Uint8Array, keys: AesKeys) {
     this.header = new Uint8Array(AES_SALT_LENGTH + AES_VERIFIER_LENGTH);
     this.header.set(salt, 0);
     this.header.set(keys.verifier, AES_SALT_LENGTH);
@@ -115,6 +114,25 @@ export function createAesEncryptor(
   password: string,
   randomBytes?: (n: number) => Uint8Array,
 ): AesEncryptor {
+  const salt = drawSalt(password, randomBytes);
+  return new Ae2Encryptor(salt, deriveAesKeys(password, salt));
+}
+
+/**
+ * {@link createAesEncryptor} with the key derivation on the thread pool. The salt is drawn
+ * synchronously, before this returns, so salts follow the order of the calls.
+ */
+export function createAesEncryptorAsync(password: string, randomBytes?: (n: number) => Uint8Array): Promise<AesEncryptor> {
+  let salt: Uint8Array;
+  try {
+    salt = drawSalt(password, randomBytes);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return deriveAesKeysAsync(password, salt).then((keys) => new Ae2Encryptor(salt, keys));
+}
+
+function drawSalt(password: string, randomBytes: ((n: number) => Uint8Array) | undefined): Uint8Array {
   if (typeof password !== "string" || password.length === 0) {
     throw new TypeError("password must be a non-empty string");
   }
@@ -125,5 +143,5 @@ export function createAesEncryptor(
   if (!(salt instanceof Uint8Array) || salt.length !== AES_SALT_LENGTH) {
     throw new TypeError(`randomBytes must return a Uint8Array of ${AES_SALT_LENGTH} bytes`);
   }
-  return new Ae2Encryptor(password, salt);
+  return salt;
 }
