@@ -45,15 +45,12 @@ export interface ZipStats {
 const PROGRESS_INTERVAL_MS = 100;
 
 /**
- * The next entry, pulled from the iterable while the current (deflated) entry's last blocks are
- * still compressing. When it is deflated too, its source is opened and up to one in-flight
- * window of blocks is submitted, so consecutive members compress concurrently on the thread pool.
- * Failures are kept and raised when the entry's turn comes, before any of its bytes.
- */
-/**
- * An entry pulled before its turn. Files are opened ahead in a small window (see {@link
- * AHEAD_FILES}); a deflated entry may also be started ahead when the one before it has submitted
- * all its input.
+ * An entry pulled before its turn, in two cases. While a stored file streams, the following
+ * files are opened ahead in a small window (see {@link AHEAD_FILES}). While a deflated entry's
+ * last blocks compress, the next entry is pulled and, when it is deflated too, its source is
+ * opened and up to one in-flight window of blocks is submitted, so consecutive members compress
+ * concurrently on the thread pool. Failures are kept and raised when the entry's turn comes,
+ * before any of its bytes.
  */
 interface Ahead {
   task: Promise<void>;
@@ -533,11 +530,11 @@ export class ZipReadable extends Readable {
         ahead.encryptor = createAesEncryptorAsync(n.password, this.#opts.randomBytes);
         ahead.encryptor.catch(() => undefined);
       }
-      // Deflated members gain from starting early, and so do files (open and first read); other
-      // sources are opened at their turn.
-      if (n.type === "directory" || n.buffered !== undefined || (n.method !== "deflate" && n.path === undefined)) return;
+      // Files gain from opening early (open and first read), and deflated members from starting
+      // early; other sources are opened at their turn, and the file window opens only files.
+      if (n.type === "directory" || n.buffered !== undefined) return;
+      if (n.path === undefined && (files || n.method !== "deflate")) return;
       if (files) {
-        if (n.path === undefined) return;
         ahead.bytes = Math.min(n.size ?? FILE_CHUNK_SIZE, FILE_CHUNK_SIZE);
         this.#aheadBytes += ahead.bytes;
       }
@@ -614,8 +611,8 @@ export class ZipReadable extends Readable {
  *   stops the window and is opened at its turn.
  * - Memory: bounded by `highWaterMark` (default 1 MiB) of buffered output, two source chunks
  *   (files are read in 1 MiB reads with the next in flight), the files opened ahead (above), the
- *   deflate blocks in flight (about 2 x cores x 2 MiB), and the central directory kept as bytes (about 60 bytes + name per entry, plus 16-32 bytes for
- *   duplicate detection).
+ *   deflate blocks in flight (about 2 x cores x 2 MiB), and the central directory kept as bytes
+ *   (about 60 bytes + name per entry, plus 16-32 bytes for duplicate detection).
  * - Failure: the stream is destroyed with a {@link ZipError} (`code`, `entry`, `cause`); no end
  *   records follow a failure; the open source is closed.
  *
