@@ -25,22 +25,36 @@ export type S3ZipErrorCode =
   | "ERR_S3_READ"
   | ZipErrorCode;
 
+/**
+ * What a failed job could not remove from S3. Absent when nothing is left (the normal case: the
+ * upload was aborted and no object was written). The error's message says the same in words.
+ */
+export interface LeftBehind {
+  /** An archive that was completed and could not be deleted again. */
+  object?: { bucket: string; key: string; versionId?: string };
+  /** A multipart upload whose abort failed: remove it with `abortIncompleteUploads` or a lifecycle rule. */
+  upload?: { bucket: string; key: string; uploadId: string };
+}
+
 /** Error raised by `@zipstream/s3`: a {@link ZipError} whose code starts with `ERR_S3_` (or a core code). */
 export class S3ZipError extends ZipError {
   /** Bucket the error concerns, when there is one. */
   readonly bucket?: string;
   /** Key the error concerns, when there is one. */
   readonly key?: string;
+  /** What the failed job left in S3, when it could not remove it; see {@link LeftBehind}. */
+  readonly leftBehind?: LeftBehind;
 
   constructor(
     code: S3ZipErrorCode,
     message: string,
-    options: { cause?: unknown; entry?: string; bucket?: string; key?: string } = {},
+    options: { cause?: unknown; entry?: string; bucket?: string; key?: string; leftBehind?: LeftBehind } = {},
   ) {
     super(code, message, { cause: options.cause, entry: options.entry });
     this.name = "S3ZipError";
     if (options.bucket !== undefined) this.bucket = options.bucket;
     if (options.key !== undefined) this.key = options.key;
+    if (options.leftBehind !== undefined) this.leftBehind = options.leftBehind;
   }
 }
 

@@ -15,6 +15,6 @@ export {
   DEFAULT_PART_SIZE,
 } from "./parts.js";
 export { listIncompleteUploads, abortIncompleteUploads, type IncompleteUpload, type IncompleteUploadsOptions } from "./cleanup.js";
-export { S3ZipError, type S3ZipErrorCode } from "./errors.js";
+export { S3ZipError, type S3ZipErrorCode, type LeftBehind } from "./errors.js";
 export { type S3Source, type S3ObjectRef, type NameFn, relativeName } from "./sources.js";
 export { type PrefetchOptions, DEFAULT_PREFETCH_OBJECTS, DEFAULT_PREFETCH_BYTES, DEFAULT_RANGE_SIZE } from "./prefetch.js";
