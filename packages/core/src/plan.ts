@@ -5,6 +5,7 @@
  * functions, so the Zip64 decisions, header sizes and the presence of data descriptors cannot
  * drift apart. Tests assert predictor == writer output length byte for byte.
  */
+import zlib from "node:zlib";
 import { ZipError } from "./errors.js";
 import { ByteStore, NameTable, checkName, checkNameLength, hashBytes, renamed, utf8 } from "./names.js";
 import {
@@ -154,8 +155,11 @@ function entryError(name: string, why: string): ZipError {
   return new ZipError("ERR_INVALID_ENTRY", `entry ${JSON.stringify(name)}: ${why}`, { entry: name });
 }
 
-/** Validates one entry (name rules, field types) and applies defaults. */
-export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions): NormalizedEntry {
+/**
+ * Validates one entry (name rules, field types) and applies defaults. `dataless` accepts a file
+ * entry without `source` or `path` (for {@link layoutZip}, which never reads data).
+ */
+export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions, dataless = false): NormalizedEntry {
   if (entry === null || typeof entry !== "object") throw new ZipError("ERR_INVALID_ENTRY", "entry must be an object");
   const rawName = entry.name;
   const label = typeof rawName === "string" ? rawName : String(rawName);
@@ -202,7 +206,8 @@ export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions): Normaliz
     source = undefined;
     path = undefined;
   } else {
-    if ((source === undefined) === (path === undefined)) bad("needs exactly one of source or path");
+    if (source !== undefined && path !== undefined) bad("needs exactly one of source or path");
+    if (source === undefined && path === undefined && !dataless) bad("needs exactly one of source or path");
     if (path !== undefined && (typeof path !== "string" || path.length === 0)) bad("path must be a non-empty string");
     if (source !== undefined && source !== null && typeof source === "object" && "then" in (source as object)) {
       bad("source must not be a promise (use a function returning one)");
@@ -562,7 +567,74 @@ export function buildEndRecords(mode: Zip64Mode, entries: number, cdSize: number
 }
 
 // ---------------------------------------------------------------------------------------------
-// Predictor
+// Whole-archive layout: the predictor and layoutZip
+
+/**
+ * The one guard of `zip64: "never"` for values known before an entry's data: its number, its
+ * offset and its sizes. (The writer applies the same limits as it goes, for sizes learned late.)
+ */
+export function assertFitsWithoutZip64(count: number, offset: number, size: number, dataSize: number, entry: string): void {
+  if (count >= MAX_UINT16) throw zip64Required(`entry number ${count} (65,535 or more entries)`, entry);
+  if (offset >= MAX_UINT32) throw zip64Required("the entry's offset (past 4 GiB)", entry);
+  if (size >= MAX_UINT32 || dataSize >= MAX_UINT32) throw zip64Required("the entry's size (4 GiB or more)", entry);
+}
+
+/** One entry as the writer would place it, when its stored size is known up front. */
+interface Placed {
+  n: NormalizedEntry;
+  name: string;
+  layout: EntryLayout;
+  /** Offset of the local header. */
+  offset: number;
+  /** Stored bytes (after compression and encryption). */
+  dataSize: number;
+  /** Local header + data + descriptor. */
+  length: number;
+}
+
+/**
+ * Walks the entries in order with the writer's rules (validation, the duplicates policy, the
+ * Zip64 predicate, `"never"` limits) and places each one whose stored size is known up front.
+ * From the first entry that is not, it yields that entry's name instead (and for every later
+ * one), but the walk goes on, so every name is still validated. `crcOf` supplies the CRC that decides the
+ * headers (the predictor passes a placeholder: lengths do not depend on the CRC's value).
+ */
+function* placeEntries(
+  entries: Iterable<ZipEntry>,
+  opts: ResolvedOptions,
+  crcOf: (n: NormalizedEntry) => number | undefined,
+  dataless: boolean,
+): Generator<Placed | string, { count: number; end: number; cdSize: number } | undefined> {
+  const mode = opts.zip64;
+  const names = new NameRegistry(opts.duplicates);
+  let offset = 0;
+  let cdSize = 0;
+  let count = 0;
+  let known = true;
+  for (const entry of entries) {
+    const n = normalizeEntry(entry, opts, dataless);
+    const resolved = names.resolve(n.name);
+    names.commit(resolved.hash, resolved.bytes);
+    count++;
+    const overhead = n.password !== undefined ? AES_OVERHEAD : 0;
+    const stored = n.method === "store" ? n.size : n.compressedSize;
+    if (!known || n.size === undefined || stored === undefined) {
+      known = false;
+      yield resolved.name;
+      continue;
+    }
+    const dataSize = stored + overhead;
+    if (mode === "never") assertFitsWithoutZip64(count, offset, n.size, dataSize, resolved.name);
+    const l = layoutEntry(n, resolved.bytes, mode, n.size, crcOf(n));
+    const length = localHeaderLength(l) + dataSize + descriptorLength(l);
+    yield { n, name: resolved.name, layout: l, offset, dataSize, length };
+    cdSize += centralHeaderLength(l, offset, mode);
+    offset += length;
+  }
+  if (!known) return undefined;
+  if (mode === "never" && (cdSize >= MAX_UINT32 || offset >= MAX_UINT32)) throw zip64Required("the central directory (past 4 GiB)");
+  return { count, end: offset, cdSize };
+}
 
 /**
  * The exact byte length of the archive `zipStream(entries, options)` would produce, when it can
@@ -575,41 +647,121 @@ export function buildEndRecords(mode: Zip64Mode, entries: number, cdSize: number
  * in parallel blocks, whose output differs slightly from a single zlib stream.
  *
  * Consumes `entries` (pass an array, not a one-shot generator, if you will zip them afterwards).
- * Applies the same name validation and `duplicates` policy as the writer and throws the same
+ * Entries need no `source` or `path` here (no data is read). Applies the same name validation and `duplicates` policy as the writer and throws the same
  * ZipError for invalid entries, and ERR_ZIP64_REQUIRED when `zip64: "never"` cannot hold them.
  * Memory: about 24 bytes per entry plus its name under `duplicates` "error"/"rename".
  */
 export function predictZipSize(entries: Iterable<ZipEntry>, options?: ZipOptions): number | undefined {
   const opts = resolveOptions(options);
-  const mode = opts.zip64;
-  const names = new NameRegistry(opts.duplicates);
-  let offset = 0;
-  let cdSize = 0;
-  let count = 0;
-  let known = true;
-  for (const entry of entries) {
-    const n = normalizeEntry(entry, opts);
-    const resolved = names.resolve(n.name);
-    names.commit(resolved.hash, resolved.bytes);
-    count++;
-    if (!known) continue;
-    // An in-memory source's CRC is computed by the writer before its header (value irrelevant here).
-    const l = layoutEntry(n, resolved.bytes, mode, n.size, n.crc32 ?? (n.buffered !== undefined && n.method === "store" ? 0 : undefined));
-    const overhead = l.encrypted ? AES_OVERHEAD : 0;
-    const dataSize = n.method === "store" ? (n.size === undefined ? undefined : n.size + overhead) : n.compressedSize === undefined ? undefined : n.compressedSize + overhead;
-    if (n.size === undefined || dataSize === undefined) {
-      known = false;
-      continue;
+  // An unknown CRC of a stored entry means a descriptor (a different layout), unless the writer
+  // computes it before the header: in-memory sources. The value itself is irrelevant here.
+  const walk = placeEntries(entries, opts, (n) => n.crc32 ?? (n.buffered !== undefined && n.method === "store" ? 0 : undefined), true);
+  for (let r = walk.next(); ; r = walk.next()) {
+    if (r.done) {
+      const t = r.value;
+      return t === undefined ? undefined : t.end + t.cdSize + endRecordsLength(opts.zip64, t.count, t.cdSize, t.end, opts.comment.length);
     }
-    if (mode === "never") {
-      if (count >= MAX_UINT16) throw zip64Required(`entry number ${count}`, resolved.name);
-      if (offset >= MAX_UINT32) throw zip64Required("the entry's offset", resolved.name);
-      if (n.size >= MAX_UINT32 || dataSize >= MAX_UINT32) throw zip64Required("the entry's size", resolved.name);
-    }
-    cdSize += centralHeaderLength(l, offset, mode);
-    offset += localHeaderLength(l) + dataSize + descriptorLength(l);
   }
-  if (!known) return undefined;
-  if (mode === "never" && (cdSize >= MAX_UINT32 || offset >= MAX_UINT32)) throw zip64Required("the central directory");
-  return offset + cdSize + endRecordsLength(mode, count, cdSize, offset, opts.comment.length);
+}
+
+/** One member's place in a {@link ZipLayout}. */
+export interface ZipLayoutEntry {
+  /** The entry's name in the archive (after the `duplicates` policy). */
+  name: string;
+  method: ZipMethod;
+  /** Uncompressed size. */
+  size: number;
+  /** CRC-32 written to the headers (0 for AES entries, as AE-2 requires). */
+  crc32: number;
+  /** Offset of the local header in the archive. */
+  offset: number;
+  /** The local header's bytes, written at `offset`. */
+  localHeader: Uint8Array;
+  /** Offset of the member's data: `offset + localHeader.length`. */
+  dataOffset: number;
+  /** Length of the member's data as stored (compressed and encrypted, when it is). */
+  dataLength: number;
+  /** The data descriptor written right after the data, when the entry has one (deflate). */
+  descriptor: Uint8Array | undefined;
+  /** The entry uses Zip64 sizes. */
+  zip64: boolean;
+}
+
+/** The exact archive that `zipStream` writes for entries whose sizes and CRCs are known. */
+export interface ZipLayout {
+  /** Every member, in order, with its header bytes and where its data goes. */
+  entries: ZipLayoutEntry[];
+  /** Offset of the central directory (where `centralDirectory` is written). */
+  centralDirectoryOffset: number;
+  /** The central directory followed by the end records (Zip64 end record and locator when needed, then the EOCD). */
+  centralDirectory: Uint8Array;
+  /** The archive's total size in bytes. */
+  size: number;
+  /** The archive uses Zip64 anywhere. */
+  zip64: boolean;
+}
+
+/**
+ * The exact layout of the archive `zipStream(entries, options)` writes, without any data: each
+ * member's local header bytes and the offset and length of its data, then the central directory
+ * and end records as bytes. Writing each `localHeader` at its `offset`, the member's stored bytes
+ * at `dataOffset`, its `descriptor` after them, and `centralDirectory` at
+ * `centralDirectoryOffset` gives exactly the archive `zipStream` produces for the same entries
+ * and options (the tests assert it byte for byte).
+ *
+ * Entries need no `source` or `path` here. Every entry must have a known `size` and `crc32` (a
+ * string or Uint8Array source provides both; its CRC is computed here), and a deflated entry
+ * also its `compressedSize`; else this throws
+ * `ERR_INVALID_ENTRY` naming the entry. The data itself is never read. The same validation,
+ * `duplicates` policy and Zip64 rules as the writer and {@link predictZipSize} apply: all three
+ * call the same layout functions. Pass `defaultMtime` (or an `mtime` per entry) to reproduce a
+ * particular archive: it is part of the headers.
+ *
+ * Memory: the layout holds every local header (30 bytes + name + up to 49 bytes of extra fields)
+ * and the central directory (46 bytes + name + up to 61 bytes per entry): about 250 bytes per
+ * entry with a 50-byte name.
+ */
+export function layoutZip(entries: Iterable<ZipEntry>, options?: ZipOptions): ZipLayout {
+  const opts = resolveOptions(options);
+  const mode = opts.zip64;
+  const crcOf = (n: NormalizedEntry): number | undefined =>
+    n.crc32 ?? (n.buffered !== undefined ? zlib.crc32(n.buffered) : n.type === "directory" ? 0 : undefined);
+  const out: ZipLayoutEntry[] = [];
+  const central: Uint8Array[] = [];
+  let zip64 = false;
+  const walk = placeEntries(entries, opts, crcOf, true);
+  let r = walk.next();
+  for (; !r.done; r = walk.next()) {
+    const p = r.value;
+    if (typeof p === "string") {
+      throw new ZipError("ERR_INVALID_ENTRY", `entry ${JSON.stringify(p)}: layoutZip needs its size (and compressedSize when deflated)`, { entry: p });
+    }
+    const crc = crcOf(p.n);
+    if (crc === undefined) {
+      throw new ZipError("ERR_INVALID_ENTRY", `entry ${JSON.stringify(p.name)}: layoutZip needs its crc32`, { entry: p.name });
+    }
+    const l = p.layout;
+    const headerCrc = l.encrypted ? 0 : crc;
+    const localHeader = buildLocalHeader(l);
+    out.push({
+      name: p.name,
+      method: p.n.method,
+      size: p.n.size!,
+      crc32: headerCrc,
+      offset: p.offset,
+      localHeader,
+      dataOffset: p.offset + localHeader.length,
+      dataLength: p.dataSize,
+      descriptor: l.descriptor ? buildDescriptor(l, crc, p.dataSize, p.n.size!) : undefined,
+      zip64: l.zip64,
+    });
+    central.push(buildCentralHeader(l, crc, p.dataSize, p.n.size!, p.offset, mode));
+    if (l.zip64 || offsetNeedsZip64(mode, p.offset)) zip64 = true;
+  }
+  const t = r.value!;
+  const end = buildEndRecords(mode, t.count, t.cdSize, t.end, opts.comment);
+  if (endNeedsZip64(mode, t.count, t.cdSize, t.end)) zip64 = true;
+  central.push(end);
+  const centralDirectory = concat(central);
+  return { entries: out, centralDirectoryOffset: t.end, centralDirectory, size: t.end + centralDirectory.length, zip64 };
 }
