@@ -23,6 +23,10 @@ export type S3ZipErrorCode =
   | "ERR_S3_UPLOAD"
   /** Reading a source (GET, HEAD, LIST) failed after retries and resumes. */
   | "ERR_S3_READ"
+  /** `dest.overwrite` is false and an object exists at `dest` (checked first, and refused by the server at the end). */
+  | "ERR_S3_DEST_EXISTS"
+  /** `assembly: "copy"` was asked for a job that copy assembly cannot build (the message names why); nothing was written. */
+  | "ERR_S3_COPY_UNSUPPORTED"
   | ZipErrorCode;
 
 /**

@@ -1,8 +1,6 @@
 import { setMaxListeners } from "node:events";
-import type { Readable } from "node:stream";
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { chunksOf } from "./chunks.js";
-import { S3ZipError, httpStatus, isAbortError, mapS3Error } from "./errors.js";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { readRange } from "./ranges.js";
 import type { ResolvedObject } from "./sources.js";
 
 /** Prefetch budget. */
@@ -33,15 +31,9 @@ interface Segment {
   obj: number;
   start: number;
   end: number;
-  /** The whole object in one GET (no Range header, so 0-byte objects work). */
-  whole: boolean;
   started: boolean;
   /** The body's chunks as the socket delivered them (kept, not copied into one buffer). */
   promise?: Promise<Buffer[]>;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**
@@ -82,9 +74,9 @@ export class Prefetcher {
     this.resumes = options.resumes ?? 5;
     const range = options.rangeSize ?? DEFAULT_RANGE_SIZE;
     this.segs = objects.map((o, i) => {
-      if (o.size <= range) return [{ obj: i, start: 0, end: o.size, whole: true, started: false }];
+      if (o.size <= range) return [{ obj: i, start: 0, end: o.size, started: false }];
       const out: Segment[] = [];
-      for (let s = 0; s < o.size; s += range) out.push({ obj: i, start: s, end: Math.min(o.size, s + range), whole: false, started: false });
+      for (let s = 0; s < o.size; s += range) out.push({ obj: i, start: s, end: Math.min(o.size, s + range), started: false });
       return out;
     });
     if (signal) {
@@ -153,69 +145,16 @@ export class Prefetcher {
    */
   private async fetch(seg: Segment): Promise<Buffer[]> {
     const o = this.objects[seg.obj]!;
-    const len = seg.end - seg.start;
     const chunks: Buffer[] = [];
-    let filled = 0;
-    let attempt = 0;
-    const where = { bucket: o.bucket, key: o.key, action: "GetObject" };
-    for (;;) {
-      if (this.closed) throw new S3ZipError("ERR_ABORTED", "reading sources was cancelled", { cause: this.controller.signal.reason, bucket: o.bucket, key: o.key });
-      const range = seg.whole && filled === 0 ? undefined : `bytes=${seg.start + filled}-${seg.end - 1}`;
-      if (attempt > 0) this.resumed++;
-      let body: Readable;
-      try {
-        const out = await this.client.send(
-          new GetObjectCommand({
-            Bucket: o.bucket,
-            Key: o.key,
-            VersionId: o.versionId,
-            Range: range,
-            IfMatch: o.etag === "" ? undefined : o.etag,
-          }),
-          { abortSignal: this.controller.signal },
-        );
-        if (out.ContentLength !== undefined && out.ContentLength !== len - filled) {
-          (out.Body as Readable | undefined)?.destroy?.();
-          throw new S3ZipError(
-            "ERR_S3_SOURCE_CHANGED",
-            `s3://${o.bucket}/${o.key}: expected ${len - filled} bytes, the server sent ${out.ContentLength}`,
-            { bucket: o.bucket, key: o.key },
-          );
-        }
-        // A store that listed no ETag: pin every later request to the first one seen.
-        if (o.etag === "" && out.ETag) o.etag = out.ETag;
-        body = out.Body as Readable;
-      } catch (err) {
-        if (err instanceof S3ZipError) throw err;
-        if (this.closed || isAbortError(err)) throw new S3ZipError("ERR_ABORTED", "reading sources was cancelled", { cause: err, bucket: o.bucket, key: o.key });
-        // The server answered with a status: it decided (missing, denied, changed). Do not retry.
-        if (httpStatus(err) !== undefined && httpStatus(err)! < 500) throw mapS3Error(err, "ERR_S3_READ", where);
-        if (attempt++ >= this.resumes) throw mapS3Error(err, "ERR_S3_READ", where);
-        await delay(100 * 2 ** attempt);
-        continue;
-      }
-      try {
-        for await (const chunk of chunksOf(body)) {
-          if (filled + chunk.length > len) {
-            throw new S3ZipError("ERR_S3_SOURCE_CHANGED", `s3://${o.bucket}/${o.key}: more bytes than its listed size ${o.size}`, {
-              bucket: o.bucket,
-              key: o.key,
-            });
-          }
-          if (chunk.length === 0) continue;
-          chunks.push(chunk);
-          filled += chunk.length;
-          this.bytesFetched += chunk.length;
-        }
-        if (filled === len) return chunks;
-        throw new Error(`body ended after ${filled} of ${len} bytes`);
-      } catch (err) {
-        if (err instanceof S3ZipError) throw err;
-        if (this.closed || isAbortError(err)) throw new S3ZipError("ERR_ABORTED", "reading sources was cancelled", { cause: err, bucket: o.bucket, key: o.key });
-        // A body cut mid-way: resume from the next byte, still pinned by If-Match.
-        if (attempt++ >= this.resumes) throw mapS3Error(err, "ERR_S3_READ", where);
-        await delay(50 * 2 ** attempt);
-      }
-    }
+    await readRange(this.client, o, seg.start, seg.end, {
+      signal: this.controller.signal,
+      resumes: this.resumes,
+      onChunk: (c) => {
+        chunks.push(c);
+        this.bytesFetched += c.length;
+      },
+      onResume: () => this.resumed++,
+    });
+    return chunks;
   }
 }

@@ -1,42 +1,13 @@
-import { setMaxListeners } from "node:events";
 import type { Readable } from "node:stream";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type CompleteMultipartUploadCommandOutput,
-  type CompletedPart,
-  type PutObjectCommandOutput,
-  type S3Client,
-  type ServerSideEncryption,
-  type StorageClass,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
+import zlib from "node:zlib";
 import { ZipError } from "@zipstream/core";
 import { chunksOf, isNodeReadable } from "./chunks.js";
-import { S3ZipError, httpStatus, isAbortError, mapS3Error } from "./errors.js";
+import { S3ZipError } from "./errors.js";
+import { JobState, checkDestFree, putSingle, runMultipart, validateDest, type PartTask, type S3Dest } from "./multipart.js";
 import { MAX_PARTS, planParts, type PartPlan } from "./parts.js";
 
-/** The destination object and the settings it is created with. */
-export interface S3Dest {
-  bucket: string;
-  /** Object key: non-empty, at most 1,024 bytes of UTF-8. */
-  key: string;
-  /** Default "application/zip". */
-  contentType?: string;
-  contentDisposition?: string;
-  storageClass?: string;
-  /** e.g. "AES256" or "aws:kms". */
-  serverSideEncryption?: string;
-  sseKmsKeyId?: string;
-  metadata?: Record<string, string>;
-  /** Object tags, sent as the `x-amz-tagging` header. */
-  tags?: Record<string, string>;
-  cacheControl?: string;
-}
+export { validateDest, type S3Dest };
 
 /** Progress of an upload. */
 export interface UploadProgress {
@@ -109,40 +80,11 @@ export interface UploadResult {
   versionId?: string;
   /** The plan used. */
   plan: PartPlan;
-}
-
-const encoder = new TextEncoder();
-
-/** Checks a destination; throws ERR_S3_INVALID_DEST. */
-export function validateDest(dest: S3Dest): void {
-  if (dest === null || typeof dest !== "object") throw new TypeError("dest must be an object { bucket, key }");
-  if (typeof dest.bucket !== "string" || dest.bucket === "") {
-    throw new S3ZipError("ERR_S3_INVALID_DEST", "dest.bucket must be a non-empty string");
-  }
-  if (typeof dest.key !== "string" || dest.key === "") {
-    throw new S3ZipError("ERR_S3_INVALID_DEST", "dest.key must be a non-empty string", { bucket: dest.bucket });
-  }
-  const bytes = encoder.encode(dest.key).length;
-  if (bytes > 1024) {
-    throw new S3ZipError("ERR_S3_INVALID_DEST", `dest.key is ${bytes} bytes of UTF-8; S3 keys are at most 1024`, {
-      bucket: dest.bucket,
-    });
-  }
-}
-
-function objectParams(dest: S3Dest) {
-  return {
-    Bucket: dest.bucket,
-    Key: dest.key,
-    ContentType: dest.contentType ?? "application/zip",
-    ContentDisposition: dest.contentDisposition,
-    CacheControl: dest.cacheControl,
-    StorageClass: dest.storageClass as StorageClass | undefined,
-    ServerSideEncryption: dest.serverSideEncryption as ServerSideEncryption | undefined,
-    SSEKMSKeyId: dest.sseKmsKeyId,
-    Metadata: dest.metadata,
-    Tagging: dest.tags === undefined ? undefined : new URLSearchParams(dest.tags).toString(),
-  };
+  /**
+   * The archive's CRC-32 (base64, as S3 writes checksums), when the server computes checksums:
+   * sent at Complete as the FULL_OBJECT checksum, which S3 verifies end to end.
+   */
+  checksumCRC32?: string;
 }
 
 function checkPositiveInt(name: string, value: unknown, dflt: number, min = 1): number {
@@ -221,26 +163,6 @@ class PartReader {
   }
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-/** Request failures worth another attempt with the same bytes: network errors and 5xx/429. */
-function retryable(err: unknown): boolean {
-  if (isAbortError(err)) return false;
-  const status = httpStatus(err);
-  if (status === undefined) return true;
-  return status >= 500 || status === 429;
-}
-
 /**
  * Uploads a stream to S3: a single PutObject when it fits one part, else a multipart upload with
  * `concurrency` workers sharing one part reader.
@@ -272,39 +194,18 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
     }
     throw err;
   }
-  const params = objectParams(dest);
   const where = { bucket: dest.bucket, key: dest.key };
-
   const destroyBody = (err: unknown) => {
     const r = body as Partial<Readable>;
     if (typeof r.destroy === "function" && !r.destroyed) r.destroy(err instanceof Error ? err : undefined);
   };
-  // One controller cancels every request we issue, on the caller's abort or on our own failure.
-  const inner = new AbortController();
-  setMaxListeners(0, inner.signal); // one listener per request in flight
-  let failure: unknown;
-  const fail = (err: unknown) => {
-    if (failure === undefined) failure = err;
-    if (!inner.signal.aborted) inner.abort(err);
-    // Stop reading now: a worker waiting on the body wakes up with an error instead of waiting.
-    destroyBody(err);
-  };
-  const userSignal = options.signal;
-  const onUserAbort = () =>
-    fail(new S3ZipError("ERR_ABORTED", `upload to s3://${dest.bucket}/${dest.key} aborted`, { cause: userSignal?.reason, ...where }));
-  if (userSignal?.aborted) onUserAbort();
-  else userSignal?.addEventListener("abort", onUserAbort, { once: true });
-
   // A Readable is read chunk by chunk as pushed (its own iterator would concatenate, a copy).
   const reader = new PartReader(
     isNodeReadable(body) ? chunksOf(body) : (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](),
     concurrency + 1,
   );
-  const bodyError = (err: unknown): unknown => {
-    if (failure !== undefined) return failure;
-    if (err instanceof ZipError) return err;
-    return new S3ZipError("ERR_S3_READ", `reading the body for s3://${dest.bucket}/${dest.key} failed`, { cause: err, ...where });
-  };
+  const bodyError = (err: unknown): unknown =>
+    err instanceof ZipError ? err : new S3ZipError("ERR_S3_READ", `reading the body for s3://${dest.bucket}/${dest.key} failed`, { cause: err, ...where });
   let partsUploaded = 0;
   let bytesUploaded = 0;
   const progress = (bytes: number) => {
@@ -312,213 +213,78 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
     bytesUploaded += bytes;
     options.onProgress?.({ partsUploaded, bytesUploaded });
   };
-  /**
-   * The job failed (in practice: the signal fired) while the request that makes the object
-   * visible (Complete or PutObject) was in flight, and that request succeeded: delete the object
-   * it wrote, so a failed run leaves nothing at dest, then reject. The VersionId pins the delete
-   * to our version on a versioned bucket (no delete marker; the previous version stays current);
-   * unversioned, the key's only object is the one we just wrote.
-   */
-  const removeWritten = async (versionId: string | undefined): Promise<never> => {
-    const prior = failure;
-    const abort = prior instanceof S3ZipError && prior.code === "ERR_ABORTED";
-    try {
-      await client.send(new DeleteObjectCommand({ Bucket: dest.bucket, Key: dest.key, VersionId: versionId }));
-    } catch (err) {
-      failure = new S3ZipError(
-        abort ? "ERR_ABORTED" : "ERR_S3_UPLOAD",
-        `upload to s3://${dest.bucket}/${dest.key} ${abort ? "aborted" : "failed"}, but the archive had been completed and removing it failed: it may remain at dest`,
-        { cause: err, ...where },
-      );
-      throw failure;
-    }
-    if (abort) {
-      failure = new S3ZipError(
-        "ERR_ABORTED",
-        `upload to s3://${dest.bucket}/${dest.key} aborted while it was being completed: the archive was completed and then removed`,
-        { cause: prior.cause, ...where },
-      );
-    }
-    throw failure;
-  };
-  const finalError = (): unknown => {
-    const err = failure;
-    if (err instanceof ZipError) return err;
-    if (isAbortError(err)) return new S3ZipError("ERR_ABORTED", "upload aborted", { cause: err, ...where });
-    return mapS3Error(err, "ERR_S3_UPLOAD", { ...where, action: "upload to" });
-  };
+  const result = (size: number, parts: number, singlePut: boolean, etag: string, versionId: string | undefined, checksumCRC32?: string): UploadResult => ({
+    bucket: dest.bucket,
+    key: dest.key,
+    size,
+    parts,
+    singlePut,
+    etag,
+    versionId,
+    plan,
+    checksumCRC32,
+  });
 
+  // The job's failure state from the start: an abort while the first part is read destroys the body.
+  const job = new JobState(dest, options.signal, destroyBody);
+
+  // Step 1: the first part decides between one PutObject and a multipart upload.
+  let first: Buffer | null;
+  let single: boolean;
   try {
-    if (failure !== undefined) throw failure;
-    let first: Buffer | null;
-    let single: boolean;
-    try {
-      first = await reader.next(plan.sizeOf(1));
-      single = first === null || first.length < plan.sizeOf(1) || (await reader.atEnd());
-    } catch (err) {
-      fail(bodyError(err));
-      throw failure;
-    }
-    if (failure !== undefined) throw failure;
-
-    if (single) {
-      const bytes = first ?? Buffer.alloc(0);
-      let out: PutObjectCommandOutput;
-      try {
-        // Not tied to `inner`: see `signal` in UploadOptions (the object may be written before
-        // the response arrives; only letting the request finish tells us which version to remove).
-        out = await client.send(new PutObjectCommand({ ...params, Body: bytes, ContentLength: bytes.length }));
-      } catch (err) {
-        fail(err);
-        throw failure;
-      }
-      if (failure !== undefined) await removeWritten(out.VersionId);
-      // Written and not aborted meanwhile: a later abort has nothing left to cancel.
-      userSignal?.removeEventListener("abort", onUserAbort);
-      progress(bytes.length);
-      return {
-        bucket: dest.bucket,
-        key: dest.key,
-        size: bytes.length,
-        parts: 1,
-        singlePut: true,
-        etag: out.ETag ?? "",
-        versionId: out.VersionId,
-        plan,
-      };
-    }
-
-    let uploadId: string | undefined;
-    // Set once the upload is completed or its abort was sent: AbortMultipartUpload goes out at most once.
-    let settled = false;
-    const abortOnce = async () => {
-      if (settled || uploadId === undefined) return;
-      settled = true;
-      try {
-        // Not tied to `inner`: this request must go out even though everything else was cancelled.
-        await client.send(new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: uploadId }));
-      } catch {
-        // The lifecycle rule / abortIncompleteUploads cleans up what a failed abort leaves behind.
-      }
-    };
-
-    try {
-      try {
-        // Not tied to `inner`: an abort landing after the server created the upload but before
-        // its response arrived would leave an upload whose UploadId we never learn (an orphan).
-        // Let it finish (bounded by the client's timeouts and retries), then abort it below.
-        const created = await client.send(new CreateMultipartUploadCommand(params));
-        if (!created.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-        uploadId = created.UploadId;
-      } catch (err) {
-        fail(err);
-        throw failure;
-      }
-      // Aborted while Create was in flight: the finally below aborts the upload just created.
-      if (failure !== undefined) throw failure;
-      const id = uploadId;
-
-      const completed: CompletedPart[] = [];
-      let nextNumber = 1;
-      let pending: Buffer | null = first;
-      let size = 0;
-      // Serialises reads: every worker takes the next part from the one reader, in order.
-      let readChain: Promise<unknown> = Promise.resolve();
-      const takePart = (): Promise<{ n: number; bytes: Buffer } | null> => {
-        const p = readChain.then(async () => {
-          if (failure !== undefined) return null;
-          const n = nextNumber;
-          let bytes: Buffer | null;
-          if (pending !== null) {
-            bytes = pending;
-            pending = null;
-          } else {
-            try {
-              bytes = await reader.next(plan.sizeOf(n));
-            } catch (err) {
-              fail(bodyError(err));
-              return null;
-            }
-          }
-          if (bytes === null || failure !== undefined) return null;
-          if (n > MAX_PARTS) {
-            fail(new S3ZipError("ERR_S3_TOO_LARGE", `the archive needs more than ${MAX_PARTS} parts with this plan (max ${plan.maxBytes} bytes)`, where));
-            return null;
-          }
-          nextNumber++;
-          size += bytes.length;
-          return { n, bytes };
-        });
-        readChain = p;
-        return p;
-      };
-      const sendPart = async (n: number, bytes: Buffer) => {
-        for (let attempt = 0; ; attempt++) {
-          try {
-            const out = await client.send(
-              new UploadPartCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: id, PartNumber: n, Body: bytes, ContentLength: bytes.length }),
-              { abortSignal: inner.signal },
-            );
-            return out.ETag ?? "";
-          } catch (err) {
-            if (failure !== undefined || attempt >= partRetries || !retryable(err)) throw err;
-            await delay(200 * 2 ** attempt, inner.signal);
-          }
-        }
-      };
-      const worker = async () => {
-        for (;;) {
-          const part = await takePart();
-          if (part === null) return;
-          try {
-            const etag = await sendPart(part.n, part.bytes);
-            completed.push({ PartNumber: part.n, ETag: etag });
-            progress(part.bytes.length);
-            // Acknowledged: the SDK is done with these bytes (a retry would have happened inside sendPart).
-            reader.release(part.bytes);
-          } catch (err) {
-            fail(err);
-            return;
-          }
-        }
-      };
-      // allSettled semantics: workers never reject, so this waits for every in-flight part.
-      await Promise.all(Array.from({ length: concurrency }, worker));
-      if (failure !== undefined) throw failure;
-
-      completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-      let out: CompleteMultipartUploadCommandOutput;
-      try {
-        // Not tied to `inner`: a Complete cannot be cancelled server-side, and a cancelled request
-        // would leave us not knowing whether the archive exists. The SDK turns a 200 response
-        // carrying an <Error> body into a thrown error; the upload is then aborted as usual.
-        out = await client.send(
-          new CompleteMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: id, MultipartUpload: { Parts: completed } }),
-        );
-      } catch (err) {
-        fail(err);
-        throw failure;
-      }
-      settled = true; // completed: nothing to abort any more
-      // Aborted while Complete was in flight: the archive exists; take it away again.
-      if (failure !== undefined) await removeWritten(out.VersionId);
-      userSignal?.removeEventListener("abort", onUserAbort);
-      let etag = out.ETag ?? "";
-      const versionId = out.VersionId;
-      if (etag === "" || etag === '""') {
-        // Ceph 16 answers CompleteMultipartUpload with an empty ETag; ask the object itself.
-        const head = await client.send(new HeadObjectCommand({ Bucket: dest.bucket, Key: dest.key, VersionId: versionId }));
-        etag = head.ETag ?? "";
-      }
-      return { bucket: dest.bucket, key: dest.key, size, parts: completed.length, singlePut: false, etag, versionId, plan };
-    } finally {
-      if (failure !== undefined) await abortOnce();
-    }
+    if (job.failed) throw job.failure;
+    await checkDestFree(client, dest, job.inner.signal);
+    first = await reader.next(plan.sizeOf(1)).catch((err) => Promise.reject(bodyError(err)));
+    single = first === null || first.length < plan.sizeOf(1) || (await reader.atEnd().catch((err) => Promise.reject(bodyError(err))));
+    if (job.failed) throw job.failure;
   } catch (err) {
-    if (failure === undefined) fail(err);
-    destroyBody(failure);
-    throw finalError();
-  } finally {
-    userSignal?.removeEventListener("abort", onUserAbort);
+    job.fail(err);
+    job.detach();
+    throw job.finalError();
   }
+
+  if (single) {
+    const bytes = first ?? Buffer.alloc(0);
+    try {
+      const out = await putSingle(client, dest, bytes, job);
+      progress(bytes.length);
+      return result(bytes.length, 1, true, out.etag, out.versionId, undefined);
+    } finally {
+      job.detach();
+    }
+  }
+
+  // Step 2: the parts, `concurrency` workers over one schedule that reads the body in order.
+  let nextNumber = 1;
+  let pending: Buffer | null = first;
+  const next = async (): Promise<PartTask | null> => {
+    const n = nextNumber;
+    let bytes: Buffer | null;
+    if (pending !== null) {
+      bytes = pending;
+      pending = null;
+    } else {
+      try {
+        bytes = await reader.next(plan.sizeOf(n));
+      } catch (err) {
+        throw bodyError(err);
+      }
+    }
+    if (bytes === null) return null;
+    if (n > MAX_PARTS) {
+      throw new S3ZipError("ERR_S3_TOO_LARGE", `the archive needs more than ${MAX_PARTS} parts with this plan (max ${plan.maxBytes} bytes)`, where);
+    }
+    nextNumber++;
+    const part = bytes;
+    return async (ctx) => {
+      // The part's CRC-32 is sent as its checksum where the server computes them (cheap next to
+      // the SHA-256 the SDK signs the body with), and folds into the archive's CRC-32.
+      await ctx.upload(n, part, ctx.checksums ? zlib.crc32(part) : undefined);
+      progress(part.length);
+      // Acknowledged: the SDK is done with these bytes (a retry would have happened inside upload).
+      reader.release(part);
+    };
+  };
+  const up = await runMultipart({ client, dest, job, concurrency, partRetries, checksums: true, next });
+  return result(up.size, up.parts, false, up.etag, up.versionId, up.checksumCRC32);
 }
