@@ -12,7 +12,7 @@
 import zlib from "node:zlib";
 
 export { zipStream, ZipReadable, type ZipStats } from "./zip-stream.js";
-export { predictZipSize, layoutZip, deflateBound, AES_OVERHEAD, AES_EXTRA_LENGTH, type ZipLayout, type ZipLayoutEntry } from "./plan.js";
+export { predictZipSize, layoutZip, localHeaderWithCrc32, deflateBound, AES_OVERHEAD, AES_EXTRA_LENGTH, type ZipLayout, type ZipLayoutEntry } from "./plan.js";
 export { crc32Combine, crc32Concat } from "./crc32.js";
 export { ZipError, isZipError, type ZipErrorCode, type ZipErrorOptions } from "./errors.js";
 export type * from "./types.js";

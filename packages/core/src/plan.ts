@@ -685,6 +685,8 @@ export interface ZipLayoutEntry {
   descriptor: Uint8Array | undefined;
   /** The entry uses Zip64 sizes. */
   zip64: boolean;
+  /** The entry is AES-encrypted (its data is the encrypted stream, and its CRC field 0). */
+  encrypted: boolean;
 }
 
 /** The exact archive that `zipStream` writes for entries whose sizes and CRCs are known. */
@@ -754,6 +756,7 @@ export function layoutZip(entries: Iterable<ZipEntry>, options?: ZipOptions): Zi
       dataLength: p.dataSize,
       descriptor: l.descriptor ? buildDescriptor(l, crc, p.dataSize, p.n.size!) : undefined,
       zip64: l.zip64,
+      encrypted: l.encrypted,
     });
     central.push(buildCentralHeader(l, crc, p.dataSize, p.n.size!, p.offset, mode));
     if (l.zip64 || offsetNeedsZip64(mode, p.offset)) zip64 = true;
@@ -764,4 +767,27 @@ export function layoutZip(entries: Iterable<ZipEntry>, options?: ZipOptions): Zi
   central.push(end);
   const centralDirectory = concat(central);
   return { entries: out, centralDirectoryOffset: t.end, centralDirectory, size: t.end + centralDirectory.length, zip64 };
+}
+
+/** Offset of the CRC-32 field in a local file header (APPNOTE 4.3.7: signature 4, version 2, flags 2, method 2, time 2, date 2). */
+const LOCAL_CRC_OFFSET = 14;
+
+/**
+ * A layout entry's local header with `crc32` written in. For a layout made before the CRCs were
+ * known (copy assembly learns a stored member's CRC-32 from S3 only when its bytes are copied):
+ * lay out with a placeholder CRC, then fill each header in once its CRC is known; the CRC is the
+ * only field of a stored member's local header that depends on its data, and it has no length
+ * effect. The central directory is then built by {@link layoutZip} with the real CRCs.
+ *
+ * @throws ZipError ERR_INVALID_ENTRY for an entry with a data descriptor (its header carries no
+ *   CRC) or an encrypted one (AE-2 writes 0).
+ */
+export function localHeaderWithCrc32(entry: ZipLayoutEntry, crc32: number): Uint8Array {
+  if (entry.descriptor !== undefined || entry.encrypted) {
+    const why = entry.encrypted ? "it is encrypted (AE-2 writes CRC 0)" : "it has a data descriptor";
+    throw new ZipError("ERR_INVALID_ENTRY", `entry ${JSON.stringify(entry.name)}: its local header takes no CRC-32: ${why}`, { entry: entry.name });
+  }
+  const out = new Uint8Array(entry.localHeader); // a copy (Buffer#slice would be a view)
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(LOCAL_CRC_OFFSET, crc32 >>> 0, true);
+  return out;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { crc32Combine, crc32Concat, layoutZip, predictZipSize, zipStream, type ZipEntry, type ZipLayout, type ZipOptions } from "../src/index.js";
+import { crc32Combine, crc32Concat, layoutZip, localHeaderWithCrc32, predictZipSize, zipStream, type ZipEntry, type ZipLayout, type ZipOptions } from "../src/index.js";
 import { collect, pythonRead, unzipTest } from "./helpers.js";
 
 const mtime = new Date("2025-06-07T08:09:10Z");
@@ -161,5 +161,30 @@ describe("layoutZip: the same bytes as zipStream with size and crc32 declared", 
     expect(() => layoutZip(noCrc, { method: "store" })).toThrow(expect.objectContaining({ code: "ERR_INVALID_ENTRY", entry: "sized.bin" }));
     const noCompressed: ZipEntry[] = [{ name: "t.txt", size: 3, crc32: 1, method: "deflate", source: () => [] }];
     expect(() => layoutZip(noCompressed, {})).toThrow(expect.objectContaining({ code: "ERR_INVALID_ENTRY", entry: "t.txt" }));
+  });
+});
+
+describe("localHeaderWithCrc32: a header laid out before its CRC was known", () => {
+  it("equals the header laid out with the CRC, for stored members (Zip64 or not)", () => {
+    for (const zip64 of ["auto", "always"] as const) {
+      const data = randomBytes(5000);
+      const real = layoutZip([{ name: "x.bin", size: data.length, crc32: zlib.crc32(data), mtime }], { method: "store", zip64 });
+      const placeholder = layoutZip([{ name: "x.bin", size: data.length, crc32: 0, mtime }], { method: "store", zip64 });
+      expect(placeholder.size).toBe(real.size);
+      const before = Buffer.from(placeholder.entries[0]!.localHeader);
+      const filled = localHeaderWithCrc32(placeholder.entries[0]!, zlib.crc32(data));
+      expect(Buffer.from(filled).equals(Buffer.from(real.entries[0]!.localHeader))).toBe(true);
+      // The layout itself is left as it was (the result is a copy).
+      expect(Buffer.from(placeholder.entries[0]!.localHeader).equals(before)).toBe(true);
+      expect(before.equals(Buffer.from(real.entries[0]!.localHeader))).toBe(false);
+    }
+  });
+
+  it("refuses entries whose header takes no CRC (descriptor, AES)", () => {
+    const text = Buffer.from("abc".repeat(100));
+    const deflated = layoutZip([{ name: "t", size: text.length, crc32: zlib.crc32(text), compressedSize: zlib.deflateRawSync(text).length, method: "deflate", mtime }]);
+    expect(() => localHeaderWithCrc32(deflated.entries[0]!, 1)).toThrow(expect.objectContaining({ code: "ERR_INVALID_ENTRY" }));
+    const aes = layoutZip([{ name: "s", size: 3, crc32: 1, mtime }], { method: "store", password: "pw" });
+    expect(() => localHeaderWithCrc32(aes.entries[0]!, 1)).toThrow(expect.objectContaining({ code: "ERR_INVALID_ENTRY" }));
   });
 });
