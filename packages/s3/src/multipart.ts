@@ -18,6 +18,7 @@ import {
 import { ZipError, crc32Combine } from "@zipstream/core";
 import { S3ZipError, isAbortError, mapS3Error, s3Code, type LeftBehind } from "./errors.js";
 import { MAX_PARTS } from "./parts.js";
+import { crc32FromBase64, crc32ToBase64 } from "./checksums.js";
 import { withRetries } from "./retry.js";
 
 /** The destination object and the settings it is created with. */
@@ -82,20 +83,6 @@ export function objectParams(dest: S3Dest) {
     Metadata: dest.metadata,
     Tagging: dest.tags === undefined ? undefined : new URLSearchParams(dest.tags).toString(),
   };
-}
-
-/** S3's base64 form of a CRC-32 (big-endian bytes), as in `x-amz-checksum-crc32`. */
-export function crc32ToBase64(crc: number): string {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(crc >>> 0);
-  return b.toString("base64");
-}
-
-/** The CRC-32 in an `x-amz-checksum-crc32` value; undefined when absent or not 4 bytes. */
-export function crc32FromBase64(value: string | undefined): number | undefined {
-  if (value === undefined || value === "") return undefined;
-  const b = Buffer.from(value, "base64");
-  return b.length === 4 ? b.readUInt32BE(0) : undefined;
 }
 
 /** A source object range that S3 copies into a part (UploadPartCopy). */
@@ -340,6 +327,8 @@ export async function runMultipart(o: MultipartJob): Promise<MultipartResult> {
     // Aborted while Create was in flight: the catch below aborts the upload just created.
     if (job.failed) throw job.failure;
     const parts = await runParts(o, job, uploadId, created.checksums);
+    // Some servers ignore If-None-Match on Complete (Ceph 16, measured): look once more first.
+    if (dest.overwrite === false) await checkDestFree(client, dest, job.inner.signal);
     const done = await complete(client, dest, uploadId, parts, created, job);
     uploadId = undefined; // completed: nothing to abort any more
     if (job.failed) {
@@ -382,7 +371,8 @@ async function create(client: S3Client, dest: S3Dest, checksums: boolean, job: J
   }
   const uploadId = out.UploadId;
   const supported = checksums && out.ChecksumAlgorithm === "CRC32";
-  return { uploadId, checksums: supported, fullObject: supported && out.ChecksumType === "FULL_OBJECT" };
+  // Ceph 20 echoes the algorithm but not the type (measured); only an explicit COMPOSITE says no.
+  return { uploadId, checksums: supported, fullObject: supported && out.ChecksumType !== "COMPOSITE" };
 }
 
 /** The part workers: `concurrency` of them over one serialised task generator. */
@@ -425,27 +415,38 @@ async function runParts(o: MultipartJob, job: JobState, uploadId: string, checks
     },
     copy: async (partNumber, src, start, end) => {
       const copySource = `${encodeURIComponent(src.bucket)}/${src.key.split("/").map(encodeURIComponent).join("/")}${src.versionId ? `?versionId=${encodeURIComponent(src.versionId)}` : ""}`;
-      const out = await withRetries(
-        () =>
-          client.send(
-            new UploadPartCopyCommand({
-              Bucket: dest.bucket,
-              Key: dest.key,
-              UploadId: uploadId,
-              PartNumber: partNumber,
-              CopySource: copySource,
-              CopySourceRange: `bytes=${start}-${end - 1}`,
-              CopySourceIfMatch: src.etag === "" ? undefined : src.etag,
-            }),
-            { abortSignal: signal },
-          ),
+      const { out, headerCrc } = await withRetries(
+        async () => {
+          const cmd = new UploadPartCopyCommand({
+            Bucket: dest.bucket,
+            Key: dest.key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            CopySource: copySource,
+            CopySourceRange: `bytes=${start}-${end - 1}`,
+            CopySourceIfMatch: src.etag === "" ? undefined : src.etag,
+          });
+          // AWS returns the copied range's CRC32 in the XML body (CopyPartResult.ChecksumCRC32);
+          // Ceph 20 only as the response header x-amz-checksum-crc32 (measured): read both.
+          let headerCrc: string | undefined;
+          cmd.middlewareStack.add(
+            (next) => async (args) => {
+              const r = await next(args);
+              headerCrc = (r.response as { headers?: Record<string, string> } | undefined)?.headers?.["x-amz-checksum-crc32"];
+              return r;
+            },
+            { step: "deserialize", name: "zipstreamCopyChecksumHeader" },
+          );
+          return { out: await client.send(cmd, { abortSignal: signal }), headerCrc };
+        },
         o.partRetries,
         signal,
       ).catch((err) => {
         throw mapS3Error(err, "ERR_S3_UPLOAD", { bucket: src.bucket, key: src.key, action: `copying part ${partNumber} from` });
       });
       const r = out.CopyPartResult;
-      return record({ partNumber, etag: r?.ETag ?? "", size: end - start, crc32: crc32FromBase64(r?.ChecksumCRC32) });
+      const crc32 = checksums ? (crc32FromBase64(r?.ChecksumCRC32) ?? crc32FromBase64(headerCrc)) : undefined;
+      return record({ partNumber, etag: r?.ETag ?? "", size: end - start, crc32 });
     },
   };
   // Serialises the generator: every worker takes the next task from the one schedule, in order.

@@ -9,9 +9,13 @@ import {
   type ZipEntry,
   type ZipEntryInfo,
 } from "@zipstream/core";
+import type { CrcSource } from "./checksums.js";
+import { DEFAULT_COPY_MIN_SIZE, assembleByCopy, planAssembly } from "./copy-assembly.js";
 import { S3ZipError } from "./errors.js";
-import { Prefetcher, type PrefetchOptions } from "./prefetch.js";
-import { resolveSources, type NameFn, type S3Source } from "./sources.js";
+import { JobState, checkDestFree } from "./multipart.js";
+import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
+import { DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
+import { resolveSources, type NameFn, type ResolvedObject, type S3Source } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest, type UploadOptions } from "./upload.js";
 
 /** Progress of {@link zipS3Keys}. */
@@ -33,7 +37,12 @@ export interface ZipS3EntryInfo extends ZipEntryInfo {
   bucket: string;
   key: string;
   versionId?: string;
+  /** Where the entry's CRC-32 came from: S3's checksums ("s3-object", "s3-parts", "s3-copy") or bytes read here ("read"). */
+  crcSource: CrcSource;
 }
+
+/** How the archive is built; see {@link ZipS3Options.assembly}. */
+export type Assembly = "auto" | "stream" | "copy";
 
 /** Options of {@link zipS3Keys}. */
 export interface ZipS3Options {
@@ -86,6 +95,27 @@ export interface ZipS3Options {
   onEntry?: (e: ZipS3EntryInfo) => void;
   /** HeadObject requests at once when sizes of explicit keys are looked up. Default 16. */
   headConcurrency?: number;
+  /**
+   * How the archive is built. Default "auto".
+   * - "stream": every member is read through this process and the archive is uploaded.
+   * - "copy": S3 copies large stored members into the archive itself (UploadPartCopy); only
+   *   local headers, small members, up to 5 MiB of head bytes per copied member (the part-size
+   *   rule) and the central directory are uploaded from here. Byte-identical to "stream". Each
+   *   member's CRC-32 comes from S3's checksums where the server has them, else from one read
+   *   pass (bytes read, never re-uploaded). Rejects with ERR_S3_COPY_UNSUPPORTED, naming the
+   *   reason, before anything is written, when the job cannot be copied: deflate, a password,
+   *   `equalParts`, or no member of at least `copyMinSize`.
+   * - "auto": "copy" when it applies, else "stream".
+   */
+  assembly?: Assembly;
+  /**
+   * Copy assembly: smallest member S3 copies; smaller ones are read and uploaded. Default 16 MiB
+   * (at least 5 MiB). Each copied member costs a copy request, a confirming HEAD, and up to
+   * 5 MiB of uploaded head bytes, so copying pays off only well above S3's 5 MiB part minimum.
+   */
+  copyMinSize?: number;
+  /** Copy assembly: largest copy part, default 5 GiB (S3's limit); at least 10 MiB. For tests and tuning. */
+  maxCopyPartSize?: number;
 }
 
 /** What {@link zipS3Keys} wrote. */
@@ -103,6 +133,23 @@ export interface ZipS3Result {
   skipped: string[];
   /** The size predicted before the upload, when the archive's size was predictable (store). */
   predictedSize?: number;
+  /** How the archive was built: "copy" (S3 copied the large members) or "stream". */
+  assembly: "stream" | "copy";
+  /** Why "auto" streamed, when copy assembly did not apply. */
+  assemblyReason?: string;
+  /** Member bytes S3 copied server-side (0 when streamed). */
+  bytesCopied: number;
+  /** Request-body bytes this process uploaded. */
+  bytesUploaded: number;
+  /** Source bytes this process fetched (GET bodies, resumes included). */
+  bytesRead: number;
+  /** Entries per source of their CRC-32. */
+  crcSources: Record<CrcSource, number>;
+  /**
+   * The archive's CRC-32 in S3's base64 form, when the server computes checksums: sent at
+   * Complete as the FULL_OBJECT checksum and verified by S3 over the whole archive.
+   */
+  checksumCRC32?: string;
 }
 
 function optInt(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
@@ -128,6 +175,10 @@ function validate(o: ZipS3Options): void {
     optInt("prefetch.rangeSize", o.prefetch.rangeSize, 1);
     optInt("prefetch.resumes", o.prefetch.resumes, 0);
   }
+  optInt("partSize", o.partSize, MIN_PART_SIZE, MAX_PART_SIZE);
+  if (o.assembly !== undefined && o.assembly !== "auto" && o.assembly !== "stream" && o.assembly !== "copy") throw new TypeError(`assembly must be "auto", "stream" or "copy"`);
+  optInt("copyMinSize", o.copyMinSize, MIN_PART_SIZE);
+  optInt("maxCopyPartSize", o.maxCopyPartSize, 2 * MIN_PART_SIZE, MAX_PART_SIZE);
   if (o.onMissing !== undefined && o.onMissing !== "error" && o.onMissing !== "skip") throw new TypeError(`onMissing must be "error" or "skip"`);
   if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
 }
@@ -181,13 +232,133 @@ async function run(options: ZipS3Options, method: "store" | "deflate", signal: A
     throw new S3ZipError("ERR_S3_EMPTY_SOURCE", `no source objects to zip${skipped.length ? ` (${skipped.length} missing, skipped)` : ""}`);
   }
 
+  const mtime = new Date();
+  const entries: ZipEntry[] = objects.map((o) => ({ name: o.name, size: o.size, mtime: o.lastModified ?? mtime }));
+  const reason = copyUnsupported(options, method, objects);
+  const assembly = options.assembly ?? "auto";
+  if (assembly === "copy" && reason !== undefined) {
+    throw new S3ZipError("ERR_S3_COPY_UNSUPPORTED", `assembly "copy" cannot build this archive: ${reason}; nothing was written`, { bucket: dest.bucket, key: dest.key });
+  }
+  if (assembly !== "stream" && reason === undefined) return copyArchive(options, objects, entries, skipped, mtime, signal);
+  return streamArchive(options, method, objects, entries, skipped, signal, assembly === "auto" ? reason : undefined);
+}
+
+/** Why copy assembly cannot build this job, or undefined when it can. */
+function copyUnsupported(o: ZipS3Options, method: "store" | "deflate", objects: ResolvedObject[]): string | undefined {
+  if (method !== "store") return `method is "${method}" (only stored members are the source objects' own bytes)`;
+  if (o.password !== undefined) return "a password is set (encrypted members differ from the source bytes)";
+  if (o.equalParts) return "equalParts is set (copied parts have the members' sizes)";
+  const min = o.copyMinSize ?? DEFAULT_COPY_MIN_SIZE;
+  if (!objects.some((x) => x.size >= min)) return `no member is at least copyMinSize (${min} bytes)`;
+  return undefined;
+}
+
+const noCrcSources = (): Record<CrcSource, number> => ({ "s3-object": 0, "s3-parts": 0, "s3-copy": 0, read: 0 });
+
+async function copyArchive(
+  options: ZipS3Options,
+  objects: ResolvedObject[],
+  entries: ZipEntry[],
+  skipped: string[],
+  mtime: Date,
+  signal: AbortSignal,
+): Promise<ZipS3Result> {
+  const { client, dest } = options;
+  const concurrency = options.concurrency ?? 4;
+  const plan = {
+    entries,
+    zip64: options.zip64,
+    duplicates: options.duplicates,
+    defaultMtime: mtime,
+    copyMinSize: options.copyMinSize ?? DEFAULT_COPY_MIN_SIZE,
+    partSize: options.partSize ?? DEFAULT_PART_SIZE,
+    maxCopyPartSize: options.maxCopyPartSize,
+  };
+  // Names, duplicates and Zip64 limits fail here, before anything is uploaded.
+  let planned;
+  try {
+    planned = planAssembly(plan);
+  } catch (err) {
+    if (err instanceof RangeError) throw new S3ZipError("ERR_S3_TOO_LARGE", err.message, { cause: err, bucket: dest.bucket, key: dest.key });
+    throw err;
+  }
+  const progress: ZipS3Progress = { entries: 0, entriesTotal: objects.length, bytesIn: 0, bytesOut: 0, partsUploaded: 0, bytesUploaded: 0 };
+  await checkDestFree(client, dest, signal);
+  const job = new JobState(dest, signal);
+  const out = await assembleByCopy({
+    ...plan,
+    client,
+    dest,
+    objects,
+    concurrency,
+    partRetries: 2,
+    readsPerPart: Math.max(1, Math.floor((options.prefetch?.objects ?? DEFAULT_PREFETCH_OBJECTS) / concurrency)),
+    resumes: options.prefetch?.resumes ?? 5,
+    job,
+    onProgress: (p) => {
+      progress.partsUploaded = p.parts;
+      progress.bytesUploaded = p.bytes;
+      progress.bytesOut = p.bytes;
+      progress.entries = p.entriesDone;
+      options.onProgress?.({ ...progress });
+    },
+  });
+  const crcSources = noCrcSources();
+  out.layout.entries.forEach((e, i) => {
+    const o = objects[i]!;
+    crcSources[out.crcSource[i]!]++;
+    options.onEntry?.({
+      name: e.name,
+      type: "file",
+      method: "store",
+      encrypted: false,
+      size: e.size,
+      compressedSize: e.dataLength,
+      crc32: out.crc32[i]!,
+      offset: e.offset,
+      zip64: e.zip64,
+      bucket: o.bucket,
+      key: o.key,
+      versionId: o.versionId,
+      crcSource: out.crcSource[i]!,
+    });
+  });
+  progress.entries = objects.length;
+  progress.bytesIn = out.layout.entries.reduce((n, e) => n + e.size, 0);
+  progress.bytesOut = out.size;
+  options.onProgress?.({ ...progress });
+  return {
+    bucket: dest.bucket,
+    key: dest.key,
+    size: out.size,
+    entries: objects.length,
+    parts: out.parts,
+    etag: out.etag,
+    versionId: out.versionId,
+    zip64: out.layout.zip64,
+    skipped,
+    predictedSize: planned.layout.size,
+    assembly: "copy",
+    bytesCopied: out.bytesCopied,
+    bytesUploaded: out.bytesUploaded,
+    bytesRead: out.bytesRead,
+    crcSources,
+    checksumCRC32: out.checksumCRC32,
+  };
+}
+
+async function streamArchive(
+  options: ZipS3Options,
+  method: "store" | "deflate",
+  objects: ResolvedObject[],
+  baseEntries: ZipEntry[],
+  skipped: string[],
+  signal: AbortSignal,
+  assemblyReason: string | undefined,
+): Promise<ZipS3Result> {
+  const { client, dest } = options;
   const prefetcher = new Prefetcher(client, objects, options.prefetch, signal);
-  const entries: ZipEntry[] = objects.map((o, i) => ({
-    name: o.name,
-    size: o.size,
-    mtime: o.lastModified,
-    source: () => prefetcher.open(i),
-  }));
+  const entries: ZipEntry[] = baseEntries.map((e, i) => ({ ...e, source: () => prefetcher.open(i) }));
   const zipOptions = {
     method,
     level: options.level,
@@ -207,6 +378,7 @@ async function run(options: ZipS3Options, method: "store" | "deflate", signal: A
   };
   const report = () => options.onProgress?.({ ...progress });
   let entryIndex = 0;
+  const crcSources = noCrcSources();
   async function* lazyEntries(): AsyncGenerator<ZipEntry> {
     // Handed over one at a time: the encoder pulls the next entry only when it needs it.
     for (const e of entries) yield e;
@@ -222,7 +394,8 @@ async function run(options: ZipS3Options, method: "store" | "deflate", signal: A
     },
     onEntry: (info) => {
       const o = objects[entryIndex++];
-      if (options.onEntry && o) options.onEntry({ ...info, bucket: o.bucket, key: o.key, versionId: o.versionId });
+      crcSources.read++;
+      if (options.onEntry && o) options.onEntry({ ...info, bucket: o.bucket, key: o.key, versionId: o.versionId, crcSource: "read" });
     },
   });
   prefetcher.pump();
@@ -258,6 +431,13 @@ async function run(options: ZipS3Options, method: "store" | "deflate", signal: A
       zip64: stats.zip64,
       skipped,
       predictedSize,
+      assembly: "stream",
+      assemblyReason,
+      bytesCopied: 0,
+      bytesUploaded: up.size,
+      bytesRead: prefetcher.bytesFetched,
+      crcSources,
+      checksumCRC32: up.checksumCRC32,
     };
   } catch (err) {
     // The encoder wraps a failing source as ERR_SOURCE; surface our typed S3 error instead.

@@ -1,0 +1,352 @@
+/**
+ * Copy assembly: an archive of stored members built by S3 itself. The archive's layout is fixed
+ * first (`layoutZip`), cut into parts (`planCopyParts`), and the parts are executed by the
+ * multipart executor: large members are copied server-side with UploadPartCopy, everything else
+ * (local headers, small members, stolen head bytes, the central directory) is read and uploaded.
+ *
+ * The archive is byte-identical to the one `zipS3Keys` streams for the same members: the same
+ * layout functions decide every header. Only CRC-32s are missing at plan time; each member's
+ * comes from the cheapest source available (see {@link CrcSource}), and the part that holds its
+ * local header is scheduled after the tasks that produce it (parts may be uploaded in any order).
+ */
+import zlib from "node:zlib";
+import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { crc32Concat, layoutZip, localHeaderWithCrc32, type Zip64Mode, type ZipEntry, type ZipLayout, type DuplicatePolicy } from "@zipstream/core";
+import { sourceCrc32, type CrcSource } from "./checksums.js";
+import { planCopyParts, type CopyPart, type CopyPlan, type UploadPart } from "./copy-plan.js";
+import { S3ZipError, mapS3Error } from "./errors.js";
+import { runMultipart, type JobState, type PartContext, type PartTask, type S3Dest } from "./multipart.js";
+import { readRange } from "./ranges.js";
+import type { ResolvedObject } from "./sources.js";
+
+/** Default smallest member copied by S3 rather than uploaded from here; see {@link CopyAssemblyOptions.copyMinSize}. */
+export const DEFAULT_COPY_MIN_SIZE = 16 * 1024 * 1024;
+
+export interface CopyAssemblyOptions {
+  client: S3Client;
+  dest: S3Dest;
+  objects: ResolvedObject[];
+  /** The members as the streaming path would write them (name, size, mtime); no data. */
+  entries: ZipEntry[];
+  zip64: Zip64Mode | undefined;
+  duplicates: DuplicatePolicy | undefined;
+  defaultMtime: Date;
+  copyMinSize: number;
+  partSize: number;
+  maxCopyPartSize: number | undefined;
+  concurrency: number;
+  partRetries: number;
+  /** GETs at once inside one uploaded part (small members). */
+  readsPerPart: number;
+  resumes: number;
+  job: JobState;
+  onProgress?: (p: { parts: number; partsTotal: number; bytes: number; entriesDone: number }) => void;
+}
+
+export interface CopyAssemblyResult {
+  etag: string;
+  versionId?: string;
+  size: number;
+  parts: number;
+  layout: ZipLayout;
+  plan: CopyPlan;
+  crc32: number[];
+  crcSource: CrcSource[];
+  bytesRead: number;
+  bytesUploaded: number;
+  bytesCopied: number;
+  checksumCRC32?: string;
+  checksumVerified: boolean;
+}
+
+/** A value that a later task provides. */
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+/** Every deferred of a job, so that a failure rejects those still open (no worker waits for ever). */
+type Deferreds = Deferred<unknown>[];
+function deferred<T>(all: Deferreds): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // awaited by dependants; a job failure is reported once, elsewhere
+  const d = { promise, resolve, reject };
+  all.push(d as Deferred<unknown>);
+  return d;
+}
+
+/** The layout with placeholder CRCs (lengths do not depend on them), for planning. */
+export function layoutForPlan(o: Pick<CopyAssemblyOptions, "entries" | "zip64" | "duplicates" | "defaultMtime">, crcs?: readonly number[]): ZipLayout {
+  return layoutZip(
+    o.entries.map((e, i) => ({ name: e.name, size: e.size, mtime: e.mtime, crc32: crcs?.[i] ?? 0 })),
+    { method: "store", zip64: o.zip64, duplicates: o.duplicates, defaultMtime: o.defaultMtime },
+  );
+}
+
+/** Plans a copy assembly; throws RangeError when no plan fits S3's limits. */
+export function planAssembly(o: Pick<CopyAssemblyOptions, "entries" | "zip64" | "duplicates" | "defaultMtime" | "copyMinSize" | "partSize" | "maxCopyPartSize">): { layout: ZipLayout; plan: CopyPlan } {
+  const layout = layoutForPlan(o);
+  const plan = planCopyParts(
+    layout.entries.map((e) => ({ offset: e.offset, headerLength: e.localHeader.length, dataLength: e.dataLength })),
+    layout.centralDirectory.length,
+    { copyMinSize: o.copyMinSize, partSize: o.partSize, maxCopyPartSize: o.maxCopyPartSize },
+  );
+  return { layout, plan };
+}
+
+type Task = { kind: "part"; part: number } | { kind: "lookup"; member: number };
+
+/**
+ * Runs a copy assembly. Memory: about partSize × (concurrency + 1) for uploaded parts (reads go
+ * straight into the part's buffer), plus ~300 bytes per member for the layout and the plan.
+ */
+export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemblyResult> {
+  const { client, objects } = o;
+  const { layout, plan } = planAssembly(o);
+  const n = objects.length;
+  const open: Deferreds = [];
+
+  // Each member's data, in order, as spans whose CRC a task provides: computed here over bytes
+  // read, returned by S3 for a copy (server), or none (a copy whose member's CRC S3 already gave).
+  type SpanCrc = { crc: number; server: boolean } | undefined;
+  const spans: { length: number; crc: Deferred<SpanCrc>; copy: boolean }[][] = Array.from({ length: n }, () => []);
+  const spanOf = new Map<string, Deferred<SpanCrc>>(); // "part" or "part:piece" -> span
+  const partsOfMember: number[][] = Array.from({ length: n }, () => []);
+  plan.parts.forEach((p, pi) => {
+    if (p.kind === "copy") {
+      const d = deferred<SpanCrc>(open);
+      spans[p.member]!.push({ length: p.length, crc: d, copy: true });
+      spanOf.set(`${pi}`, d);
+      partsOfMember[p.member]!.push(pi);
+      return;
+    }
+    p.pieces.forEach((piece, k) => {
+      if (piece.kind !== "data") return;
+      const d = deferred<SpanCrc>(open);
+      spans[piece.member]!.push({ length: piece.end - piece.start, crc: d, copy: false });
+      spanOf.set(`${pi}:${k}`, d);
+      if (partsOfMember[piece.member]!.at(-1) !== pi) partsOfMember[piece.member]!.push(pi);
+    });
+  });
+  const known: ({ crc: number; source: CrcSource } | undefined)[] = new Array(n);
+  const lookups: (Deferred<void> | undefined)[] = new Array(n);
+  const crcSource: CrcSource[] = plan.copied.map(() => "read");
+  const memberCrc: (Promise<number> | undefined)[] = new Array(n);
+  const crcOf = (m: number): Promise<number> =>
+    (memberCrc[m] ??= (async () => {
+      await lookups[m]?.promise;
+      const got = await Promise.all(spans[m]!.map((s) => s.crc.promise));
+      const k = known[m];
+      const whole = got.every((g) => g !== undefined);
+      const computed = whole ? crc32Concat(got.map((g, i) => [g!.crc, spans[m]![i]!.length] as const)) : undefined;
+      const copiedByServer = plan.copied[m]! && spans[m]!.every((s, i) => !s.copy || got[i]?.server === true);
+      if (k !== undefined) {
+        if (computed !== undefined && copiedByServer && computed !== k.crc) {
+          // S3's stored checksum and the CRC S3 computed of the bytes it copied now disagree.
+          const obj = objects[m]!;
+          throw new S3ZipError("ERR_S3_SOURCE_CHANGED", `s3://${obj.bucket}/${obj.key}: its stored CRC32 checksum does not match the bytes copied`, {
+            bucket: obj.bucket,
+            key: obj.key,
+            entry: layout.entries[m]!.name,
+          });
+        }
+        crcSource[m] = k.source;
+        return k.crc;
+      }
+      if (computed === undefined) throw new Error(`copy assembly: no CRC-32 for member ${m}`);
+      crcSource[m] = copiedByServer ? "s3-copy" : "read";
+      return computed;
+    })());
+
+  let bytesRead = 0;
+  let bytesUploaded = 0;
+  let bytesCopied = 0;
+  let partsDone = 0;
+  let archiveBytes = 0;
+  let entriesDone = 0;
+  const copiesLeft = plan.copied.map((c, m) => (c ? partsOfMember[m]!.filter((pi) => plan.parts[pi]!.kind === "copy").length : 0));
+  const report = () => o.onProgress?.({ parts: partsDone, partsTotal: plan.parts.length, bytes: archiveBytes, entriesDone });
+  const partDone = (length: number) => {
+    partsDone++;
+    archiveBytes += length;
+    report();
+  };
+
+  /** Reads `[start, end)` of member m, handing chunks to `sink`; counts bytesRead. */
+  const read = (m: number, start: number, end: number, ctx: PartContext, sink: (c: Buffer) => void) =>
+    readRange(client, objects[m]!, start, end, {
+      signal: ctx.signal,
+      resumes: o.resumes,
+      onChunk: (c) => {
+        bytesRead += c.length;
+        sink(c);
+      },
+    });
+
+  /**
+   * Ceph ignores `x-amz-copy-source-if-match` (measured), so a copy is not pinned by the server:
+   * after a member's last copy, its ETag and size are confirmed. On AWS this is a redundant HEAD.
+   */
+  const confirmSource = async (m: number, ctx: PartContext) => {
+    const obj = objects[m]!;
+    let head;
+    try {
+      head = await client.send(new HeadObjectCommand({ Bucket: obj.bucket, Key: obj.key, VersionId: obj.versionId }), { abortSignal: ctx.signal });
+    } catch (err) {
+      throw mapS3Error(err, "ERR_S3_READ", { bucket: obj.bucket, key: obj.key, action: "confirming the copied source" });
+    }
+    if ((obj.etag !== "" && head.ETag !== obj.etag) || head.ContentLength !== obj.size) {
+      throw new S3ZipError("ERR_S3_SOURCE_CHANGED", `s3://${obj.bucket}/${obj.key} changed while it was being copied (ETag ${obj.etag} -> ${head.ETag})`, {
+        bucket: obj.bucket,
+        key: obj.key,
+        entry: layout.entries[m]!.name,
+      });
+    }
+  };
+
+  const copyTask = (pi: number, p: CopyPart): PartTask => async (ctx) => {
+    const obj = objects[p.member]!;
+    const r = await ctx.copy(p.partNumber, { bucket: obj.bucket, key: obj.key, versionId: obj.versionId, etag: obj.etag }, p.start, p.end);
+    bytesCopied += p.length;
+    await lookups[p.member]?.promise;
+    let span: SpanCrc;
+    if (r.crc32 !== undefined) span = { crc: r.crc32, server: true };
+    else if (known[p.member] === undefined) {
+      // No checksum from the server: one read pass over the range, pinned by If-Match.
+      let c = 0;
+      await read(p.member, p.start, p.end, ctx, (chunk) => (c = zlib.crc32(chunk, c)));
+      span = { crc: c, server: false };
+    }
+    spanOf.get(`${pi}`)!.resolve(span);
+    if (--copiesLeft[p.member]! === 0) await confirmSource(p.member, ctx);
+    partDone(p.length);
+  };
+
+  const pool: Buffer[] = [];
+  const uploadTask = (pi: number, p: UploadPart): PartTask => async (ctx) => {
+    let buf = pool.pop();
+    if (buf === undefined || buf.length !== p.length) buf = Buffer.allocUnsafe(p.length);
+    const body = buf;
+    // Where each piece goes in the buffer.
+    const at: number[] = [];
+    let pos = 0;
+    for (const piece of p.pieces) {
+      at.push(pos);
+      pos += piece.kind === "data" ? piece.end - piece.start : piece.length;
+    }
+    // 1. Member bytes, a few GETs at once, straight into the buffer; each piece's CRC on arrival.
+    const dataPieces = p.pieces.map((piece, k) => ({ piece, k })).filter((x) => x.piece.kind === "data");
+    let next = 0;
+    const reader = async () => {
+      while (next < dataPieces.length) {
+        const { piece, k } = dataPieces[next++]!;
+        if (piece.kind !== "data") continue;
+        let off = at[k]!;
+        await read(piece.member, piece.start, piece.end, ctx, (c) => {
+          c.copy(body, off);
+          off += c.length;
+        });
+        spanOf.get(`${pi}:${k}`)!.resolve({ crc: zlib.crc32(body.subarray(at[k]!, at[k]! + piece.end - piece.start)), server: false });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.readsPerPart, dataPieces.length) }, reader));
+    // 2. Headers, once their members' CRCs are known (their tasks were scheduled before this one).
+    for (const [k, piece] of p.pieces.entries()) {
+      if (piece.kind === "header") {
+        const crc = await crcOf(piece.member);
+        body.set(localHeaderWithCrc32(layout.entries[piece.member]!, crc), at[k]!);
+        entriesDone++;
+      } else if (piece.kind === "directory") {
+        const crcs = await Promise.all(layout.entries.map((_, m) => crcOf(m)));
+        const final = layoutForPlan(o, crcs);
+        if (final.centralDirectory.length !== piece.length || final.size !== layout.size) throw new Error("copy assembly: the final layout differs from the plan");
+        body.set(final.centralDirectory, at[k]!);
+      }
+    }
+    await ctx.upload(p.partNumber, body, zlib.crc32(body));
+    bytesUploaded += body.length;
+    partDone(p.length);
+    if (pool.length < o.concurrency + 1 && body.byteOffset === 0 && body.length === body.buffer.byteLength) pool.push(body);
+  };
+
+  // The schedule: every task after the tasks it waits for (depth first), so a worker only ever
+  // waits for tasks already handed out and the queue cannot deadlock.
+  let schedule: Task[] | undefined;
+  let cursor = 0;
+  const buildSchedule = (ctx: PartContext): Task[] => {
+    const out: Task[] = [];
+    const visited = new Uint8Array(plan.parts.length);
+    const looked = new Uint8Array(n);
+    const visit = (pi: number): void => {
+      if (visited[pi]) return;
+      visited[pi] = 1;
+      const p = plan.parts[pi]!;
+      if (p.kind === "upload") {
+        for (const piece of p.pieces) {
+          const members = piece.kind === "header" ? [piece.member] : piece.kind === "directory" ? layout.entries.map((_, m) => m) : [];
+          for (const m of members) {
+            // Where the server has checksums, the source's own CRC is asked first (no byte read).
+            if (ctx.checksums && plan.copied[m] && !looked[m]) {
+              looked[m] = 1;
+              lookups[m] = deferred<void>(open);
+              out.push({ kind: "lookup", member: m });
+            }
+            for (const dep of partsOfMember[m]!) if (dep !== pi) visit(dep);
+          }
+        }
+      }
+      out.push({ kind: "part", part: pi });
+    };
+    for (let pi = 0; pi < plan.parts.length; pi++) visit(pi);
+    return out;
+  };
+  const next = async (ctx: PartContext): Promise<PartTask | null> => {
+    if (schedule === undefined) {
+      schedule = buildSchedule(ctx);
+      // The job failed: tasks waiting for a CRC that will never come wake up and stop.
+      const stop = () => {
+        for (const d of open) d.reject(ctx.signal.reason);
+      };
+      if (ctx.signal.aborted) stop();
+      else ctx.signal.addEventListener("abort", stop, { once: true });
+    }
+    const t = schedule[cursor++];
+    if (t === undefined) return null;
+    if (t.kind === "lookup") {
+      return async (c) => {
+        try {
+          known[t.member] = await sourceCrc32(client, objects[t.member]!, c.signal);
+          lookups[t.member]!.resolve();
+        } catch (err) {
+          lookups[t.member]!.reject(err);
+          throw err;
+        }
+      };
+    }
+    const p = plan.parts[t.part]!;
+    return p.kind === "copy" ? copyTask(t.part, p) : uploadTask(t.part, p);
+  };
+
+  const up = await runMultipart({ client, dest: o.dest, job: o.job, concurrency: o.concurrency, partRetries: o.partRetries, checksums: true, next });
+  const crc32 = await Promise.all(layout.entries.map((_, m) => crcOf(m)));
+  return {
+    etag: up.etag,
+    versionId: up.versionId,
+    size: up.size,
+    parts: up.parts,
+    layout,
+    plan,
+    crc32,
+    crcSource,
+    bytesRead,
+    bytesUploaded,
+    bytesCopied,
+    checksumCRC32: up.checksumCRC32,
+    checksumVerified: up.checksumVerified,
+  };
+}
