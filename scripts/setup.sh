@@ -15,6 +15,8 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a=
 if [ "${ZIPSTREAM_SKIP_APT:-0}" != 1 ]; then
   bash scripts/install-readers.sh
   bash infra/local-s3/install.sh
+  # A Ceph 20 gateway beside it, for the flexible-checksum paths (copy assembly); ~25 s.
+  bash infra/checksum-s3/install.sh
 fi
 
 # --- pnpm ------------------------------------------------------------------------------------

@@ -49,9 +49,25 @@ if [ -z "${S3_ENDPOINT:-}" ]; then
   source "$LOCAL_S3_DIR/env"
   started_s3=1
 fi
+# The checksum paths of copy assembly need S3's flexible checksums, which Ceph 16 lacks: a Ceph 20
+# gateway (infra/checksum-s3, memstore) runs beside it unless S3_CHECKSUM_ENDPOINT names one.
+started_ck=0
+if [ -z "${S3_CHECKSUM_ENDPOINT:-}" ]; then
+  log "starting the Ceph 20 gateway with flexible checksums"
+  CHECKSUM_S3_DIR="$ROOT/.checksum-s3"
+  if ! bash infra/checksum-s3/start.sh --port "${CHECKSUM_S3_PORT:-7490}" --data-dir "$CHECKSUM_S3_DIR"; then
+    log "the checksum S3 gateway did not start"; exit 1
+  fi
+  # shellcheck disable=SC1091
+  source "$CHECKSUM_S3_DIR/env"
+  started_ck=1
+fi
 cleanup() {
   if [ "$started_s3" = 1 ] && [ "${ZIPSTREAM_KEEP_S3:-0}" != 1 ]; then
     bash infra/local-s3/stop.sh --data-dir "$LOCAL_S3_DIR" >/dev/null 2>&1 || true
+  fi
+  if [ "$started_ck" = 1 ] && [ "${ZIPSTREAM_KEEP_S3:-0}" != 1 ]; then
+    bash infra/checksum-s3/stop.sh --data-dir "$CHECKSUM_S3_DIR" >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT

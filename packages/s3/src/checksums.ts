@@ -50,9 +50,11 @@ export async function sourceCrc32(client: S3Client, o: ResolvedObject, signal: A
   } catch (err) {
     throw mapS3Error(err, "ERR_S3_READ", { bucket: o.bucket, key: o.key, action: "HeadObject (checksum)" });
   }
-  const whole = crc32FromBase64(head.ChecksumCRC32);
-  if (whole !== undefined && head.ChecksumType !== "COMPOSITE") return { crc: whole, source: "s3-object" };
-  if (whole === undefined || head.ChecksumType !== "COMPOSITE") return undefined;
+  if (head.ChecksumCRC32 === undefined) return undefined;
+  if (head.ChecksumType !== "COMPOSITE") {
+    const whole = crc32FromBase64(head.ChecksumCRC32);
+    return whole === undefined ? undefined : { crc: whole, source: "s3-object" };
+  }
   // Composite: fold the parts.
   let crc = 0;
   let total = 0;
