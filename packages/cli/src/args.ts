@@ -22,6 +22,8 @@ export const OPTIONS = {
   concurrency: { type: "string" },
   "prefetch-objects": { type: "string" },
   "prefetch-bytes": { type: "string" },
+  assembly: { type: "string" },
+  "copy-min-size": { type: "string" },
   // names and sources
   names: { type: "string" },
   "strip-prefix": { type: "string" },
@@ -52,7 +54,7 @@ export type RawValues = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] exte
 /** Flags that make sense inside a `--jobs` entry's `options` (per-archive settings). */
 export const JOB_OPTION_NAMES = [
   "method", "level", "zip64", "duplicates", "password-env", "password-file", "part-size",
-  "equal-parts", "concurrency", "prefetch-objects", "prefetch-bytes", "names", "strip-prefix",
+  "equal-parts", "concurrency", "prefetch-objects", "prefetch-bytes", "assembly", "copy-min-size", "names", "strip-prefix",
   "on-missing", "content-type", "content-disposition", "cache-control", "storage-class", "sse",
   "sse-kms-key-id", "metadata", "tag", "manifest",
 ] as const;
@@ -101,6 +103,9 @@ export interface JobOptions {
   concurrency?: number;
   prefetchObjects?: number;
   prefetchBytes?: number;
+  /** S3 to S3 only: how the archive is built (zipS3Keys' `assembly`). */
+  assembly?: "auto" | "stream" | "copy";
+  copyMinSize?: number;
   names: "relative" | "full" | "basename";
   stripPrefix?: string;
   onMissing: "error" | "skip";
@@ -210,6 +215,8 @@ export function resolveJobOptions(raw: Record<string, unknown>): JobOptions {
     concurrency: integer("concurrency", raw["concurrency"], 1, 64),
     prefetchObjects: integer("prefetch-objects", raw["prefetch-objects"], 1, 1024),
     prefetchBytes: size("prefetch-bytes", raw["prefetch-bytes"], 1),
+    assembly: oneOf("assembly", raw["assembly"], ["auto", "stream", "copy"] as const),
+    copyMinSize: size("copy-min-size", raw["copy-min-size"], 5 * 1024 * 1024),
     names: oneOf("names", raw["names"], ["relative", "full", "basename"] as const) ?? "relative",
     stripPrefix: str("strip-prefix", raw["strip-prefix"]),
     onMissing: oneOf("on-missing", raw["on-missing"], ["error", "skip"] as const) ?? "error",

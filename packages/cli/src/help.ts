@@ -40,6 +40,10 @@ Upload and read tuning (memory: about concurrency x part size, plus the prefetch
   --concurrency N           parts uploaded at once (default 4)
   --prefetch-objects N      S3 objects read ahead (S3 -> S3)
   --prefetch-bytes SIZE     bytes read ahead (S3 -> S3)
+  --assembly MODE           S3 -> S3: auto (default), copy (S3 copies large stored members
+                            itself; only headers, small members and up to 5 MiB per copied
+                            member are uploaded) or stream
+  --copy-min-size SIZE      smallest member S3 copies (default 16MiB, at least 5MiB)
 
 Destination object (S3):
   --content-type TYPE       default application/zip

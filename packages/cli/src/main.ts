@@ -115,6 +115,16 @@ function dryRunText(r: DryRunReport): string {
             (p.growEvery !== undefined ? `, doubling every ${p.growEvery} parts` : ""),
     );
   }
+  const a = r.assembly;
+  if (a?.assembly === "copy") {
+    lines.push(
+      `assembly: copy — ${a.parts} parts, ${a.copyParts} copied by S3 (${formatBytes(a.bytesCopied)}), ` +
+        `${formatBytes(a.bytesUploaded ?? 0)} uploaded from here; bytes read here: ${formatBytes(a.bytesToRead.withChecksums)} ` +
+        `where S3 has checksums, ${formatBytes(a.bytesToRead.withoutChecksums)} where it has not (one CRC pass)`,
+    );
+  } else if (a) {
+    lines.push(`assembly: stream (${a.reason})`);
+  }
   return lines.join("\n");
 }
 

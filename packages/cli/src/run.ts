@@ -45,6 +45,8 @@ export interface DryRunReport {
   zip64: boolean | "possible";
   /** Multipart plan for an S3 destination. */
   parts?: { partSize: number; partCount?: number; singlePut: boolean; growEvery?: number; maxBytes: number };
+  /** S3 to S3: how the archive would be built (copy assembly or streaming) and what it moves. */
+  assembly?: import("@zipstream/s3").AssemblyReport;
 }
 
 /** Summary of a finished archive. */
@@ -163,6 +165,20 @@ export async function dryRun(job: Job, ctx: RunContext): Promise<DryRunReport> {
       growEvery: plan.growEvery,
       maxBytes: plan.maxBytes,
     };
+    if (collected.entries.every((e) => e.s3)) {
+      const { planAssemblyReport } = await import("@zipstream/s3");
+      const o = job.options;
+      report.assembly = planAssemblyReport(collected.entries.map((e) => ({ name: e.name, size: e.size, lastModified: e.s3!.mtime })), {
+        method: o.method,
+        password,
+        equalParts: o.equalParts,
+        copyMinSize: o.copyMinSize,
+        partSize: o.partSize,
+        zip64: o.zip64,
+        duplicates: o.duplicates,
+        assembly: o.assembly,
+      });
+    }
   }
   return report;
 }
@@ -226,6 +242,8 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
         equalParts: o.equalParts,
         concurrency: o.concurrency,
         prefetch: { objects: o.prefetchObjects, bytes: o.prefetchBytes },
+        assembly: o.assembly,
+        copyMinSize: o.copyMinSize,
         onMissing: o.onMissing,
         duplicates: o.duplicates,
         zip64: o.zip64,

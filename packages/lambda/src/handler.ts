@@ -157,7 +157,7 @@ export function createHandler(options: HandlerOptions = {}) {
       onProgress: (p) => {
         progress = p;
       },
-      ...pick(o, ["method", "level", "equalParts", "onMissing", "duplicates", "zip64", "allowEmpty"] as const),
+      ...pick(o, ["method", "level", "equalParts", "assembly", "copyMinSize", "onMissing", "duplicates", "zip64", "allowEmpty"] as const),
       ...(password !== undefined ? { password } : {}),
     };
     const name = nameMapper(o);
@@ -183,6 +183,9 @@ export function createHandler(options: HandlerOptions = {}) {
         parts: result.parts,
         zip64: result.zip64,
         skipped: result.skipped.length,
+        assembly: result.assembly,
+        bytesCopied: result.bytesCopied,
+        bytesRead: result.bytesRead,
         durationMs,
       });
       return out;

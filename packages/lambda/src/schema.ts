@@ -106,6 +106,9 @@ const options = z.strictObject({
   level: int("level", 0, 9).optional(),
   partSize: int("partSize", MIN_PART_SIZE, MAX_PART_SIZE).optional(),
   equalParts: z.boolean().optional(),
+  /** How the archive is built: "auto" (default), "copy" (S3 copies large stored members) or "stream". */
+  assembly: z.enum(["auto", "stream", "copy"]).optional(),
+  copyMinSize: int("copyMinSize", MIN_PART_SIZE, Number.MAX_SAFE_INTEGER).optional(),
   concurrency: int("concurrency", 1, 64).optional(),
   prefetch: z
     .strictObject({

@@ -41,6 +41,21 @@ afterAll(async () => {
 });
 
 describe("handler (in-process)", () => {
+  it("copy assembly from the event: S3 copies the large member; a bad assembly is an invalid event", async () => {
+    const big = Buffer.alloc(12 * 1024 * 1024 + 7, 3);
+    await s3.putObjects(bucket, [{ key: "copy/big.bin", body: big }, { key: "copy/small.txt", body: "small" }]);
+    const handler = createHandler({ client, write: () => undefined });
+    const res = await handler({ src: { bucket, prefix: "copy/" }, dest: { bucket, key: "out/copy.zip" }, options: { assembly: "copy", copyMinSize: 5 * 1024 * 1024 } }, context());
+    expect(res).toMatchObject({ assembly: "copy", entries: 2 });
+    expect((res as { bytesCopied: number }).bytesCopied).toBeGreaterThan(5 * 1024 * 1024);
+    const file = join(work, "copy.zip");
+    await s3.downloadToFile(bucket, "out/copy.zip", file);
+    const seen = await readWith("python", file);
+    expect(seen.entries.map((e) => e.name).sort()).toEqual(["big.bin", "small.txt"]);
+    const bad = await handler({ src: { bucket, prefix: "copy/" }, dest: { bucket, key: "out/x.zip" }, options: { assembly: "teleport" } }, context()).catch((e: unknown) => e);
+    expect(isZipError(bad, "ERR_INVALID_EVENT")).toBe(true);
+  });
+
   it("reports a missing key with the S3 error's code as errorType, and logs it as JSON", async () => {
     const lines: string[] = [];
     const handler = createHandler({ client, write: (l) => lines.push(l) });

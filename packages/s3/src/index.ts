@@ -2,7 +2,18 @@
  * `@zipstream/s3`: zip S3 objects into an S3 object, streaming, with bounded memory.
  * @packageDocumentation
  */
-export { zipS3Keys, type ZipS3Options, type ZipS3Result, type ZipS3Progress, type ZipS3EntryInfo } from "./zip-s3-keys.js";
+export {
+  zipS3Keys,
+  planAssemblyReport,
+  type ZipS3Options,
+  type ZipS3Result,
+  type ZipS3Progress,
+  type ZipS3EntryInfo,
+  type Assembly,
+  type AssemblyReport,
+} from "./zip-s3-keys.js";
+export { DEFAULT_COPY_MIN_SIZE } from "./copy-assembly.js";
+export type { CrcSource } from "./checksums.js";
 export { uploadStream, validateDest, type UploadOptions, type UploadResult, type UploadProgress, type S3Dest } from "./upload.js";
 export {
   planParts,

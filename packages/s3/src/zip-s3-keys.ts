@@ -243,8 +243,58 @@ async function run(options: ZipS3Options, method: "store" | "deflate", signal: A
   return streamArchive(options, method, objects, entries, skipped, signal, assembly === "auto" ? reason : undefined);
 }
 
+/** What {@link planAssemblyReport} says a job would do. */
+export interface AssemblyReport {
+  assembly: "stream" | "copy";
+  /** Why it streams when copy assembly does not apply. */
+  reason?: string;
+  /** Parts in total, and how many S3 copies. */
+  parts?: number;
+  copyParts?: number;
+  /** Member bytes S3 copies. */
+  bytesCopied: number;
+  /** Request-body bytes uploaded from here. */
+  bytesUploaded?: number;
+  /** Source bytes read here: where the server has checksums, and where it has not (a CRC pass). */
+  bytesToRead: { withChecksums: number; withoutChecksums: number };
+}
+
+/**
+ * How `zipS3Keys` would build an archive of these objects (for `--dry-run`): the assembly it
+ * chooses and, for copy assembly, its parts and the bytes copied, uploaded and read. Pure: no
+ * request. Throws what `zipS3Keys` would (invalid names, duplicates, Zip64 limits).
+ */
+export function planAssemblyReport(
+  objects: { name: string; size: number; lastModified?: Date }[],
+  options: Pick<ZipS3Options, "method" | "password" | "equalParts" | "copyMinSize" | "maxCopyPartSize" | "partSize" | "zip64" | "duplicates" | "assembly">,
+): AssemblyReport {
+  const method = options.method ?? "store";
+  const total = objects.reduce((n, o) => n + o.size, 0);
+  const reason = copyUnsupported(options, method, objects);
+  if (options.assembly === "stream" || reason !== undefined) {
+    return { assembly: "stream", reason: options.assembly === "stream" ? "assembly is \"stream\"" : reason, bytesCopied: 0, bytesToRead: { withChecksums: total, withoutChecksums: total } };
+  }
+  const { plan } = planAssembly({
+    entries: objects.map((o) => ({ name: o.name, size: o.size, mtime: o.lastModified })),
+    zip64: options.zip64,
+    duplicates: options.duplicates,
+    defaultMtime: new Date(),
+    copyMinSize: options.copyMinSize ?? DEFAULT_COPY_MIN_SIZE,
+    partSize: options.partSize ?? DEFAULT_PART_SIZE,
+    maxCopyPartSize: options.maxCopyPartSize,
+  });
+  return {
+    assembly: "copy",
+    parts: plan.parts.length,
+    copyParts: plan.parts.filter((p) => p.kind === "copy").length,
+    bytesCopied: plan.bytesCopied,
+    bytesUploaded: plan.bytesUploaded,
+    bytesToRead: { withChecksums: total - plan.bytesCopied, withoutChecksums: total },
+  };
+}
+
 /** Why copy assembly cannot build this job, or undefined when it can. */
-function copyUnsupported(o: ZipS3Options, method: "store" | "deflate", objects: ResolvedObject[]): string | undefined {
+function copyUnsupported(o: Pick<ZipS3Options, "password" | "equalParts" | "copyMinSize">, method: "store" | "deflate", objects: { size: number }[]): string | undefined {
   if (method !== "store") return `method is "${method}" (only stored members are the source objects' own bytes)`;
   if (o.password !== undefined) return "a password is set (encrypted members differ from the source bytes)";
   if (o.equalParts) return "equalParts is set (copied parts have the members' sizes)";
