@@ -38,6 +38,8 @@ export interface CopyAssemblyOptions {
   partRetries: number;
   /** GETs at once inside one uploaded part (small members). */
   readsPerPart: number;
+  /** Bytes of uploaded parts read ahead of their turn (prefetch.bytes). */
+  readAheadBytes: number;
   resumes: number;
   job: JobState;
   onProgress?: (p: { parts: number; partsTotal: number; bytes: number; entriesDone: number }) => void;
@@ -102,8 +104,8 @@ export function planAssembly(o: Pick<CopyAssemblyOptions, "entries" | "zip64" | 
 type Task = { kind: "part"; part: number } | { kind: "lookup"; member: number };
 
 /**
- * Runs a copy assembly. Memory: about partSize × (concurrency + 1) for uploaded parts (reads go
- * straight into the part's buffer), plus ~300 bytes per member for the layout and the plan.
+ * Runs a copy assembly. Memory: about `readAheadBytes` + partSize × concurrency for uploaded parts
+ * (reads go straight into the part's buffer), plus ~300 bytes per member for the layout and plan.
  */
 export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemblyResult> {
   const { client, objects } = o;
@@ -227,19 +229,20 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
     partDone(p.length);
   };
 
-  const pool: Buffer[] = [];
-  const uploadTask = (pi: number, p: UploadPart): PartTask => async (ctx) => {
-    let buf = pool.pop();
-    if (buf === undefined || buf.length !== p.length) buf = Buffer.allocUnsafe(p.length);
-    const body = buf;
-    // Where each piece goes in the buffer.
+  /**
+   * An uploaded part's member bytes, read a few GETs at once straight into its buffer, each
+   * piece's CRC on arrival. Started ahead of the part's turn (see `readAhead`), so reads overlap
+   * the uploads of earlier parts as the streaming path's prefetch does.
+   */
+  const fill = async (pi: number, p: UploadPart, ctx: PartContext): Promise<{ body: Buffer; at: number[] }> => {
+    let body = pool.pop();
+    if (body === undefined || body.length !== p.length) body = Buffer.allocUnsafe(p.length);
     const at: number[] = [];
     let pos = 0;
     for (const piece of p.pieces) {
       at.push(pos);
       pos += piece.kind === "data" ? piece.end - piece.start : piece.length;
     }
-    // 1. Member bytes, a few GETs at once, straight into the buffer; each piece's CRC on arrival.
     const dataPieces = p.pieces.map((piece, k) => ({ piece, k })).filter((x) => x.piece.kind === "data");
     let next = 0;
     const reader = async () => {
@@ -247,15 +250,36 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
         const { piece, k } = dataPieces[next++]!;
         if (piece.kind !== "data") continue;
         let off = at[k]!;
+        const target = body!;
         await read(piece.member, piece.start, piece.end, ctx, (c) => {
-          c.copy(body, off);
+          c.copy(target, off);
           off += c.length;
         });
-        spanOf.get(`${pi}:${k}`)!.resolve({ crc: zlib.crc32(body.subarray(at[k]!, at[k]! + piece.end - piece.start)), server: false });
+        spanOf.get(`${pi}:${k}`)!.resolve({ crc: zlib.crc32(target.subarray(at[k]!, at[k]! + piece.end - piece.start)), server: false });
       }
     };
     await Promise.all(Array.from({ length: Math.min(o.readsPerPart, dataPieces.length) }, reader));
-    // 2. Headers, once their members' CRCs are known (their tasks were scheduled before this one).
+    return { body, at };
+  };
+  /** Part buffers reused once S3 acknowledged their part (most parts have the same size). */
+  const pool: Buffer[] = [];
+  const fills = new Map<number, Promise<{ body: Buffer; at: number[] }>>();
+  let aheadBytes = 0;
+  const startFill = (pi: number, ctx: PartContext) => {
+    let f = fills.get(pi);
+    if (f === undefined) {
+      const p = plan.parts[pi] as UploadPart;
+      aheadBytes += p.length;
+      f = fill(pi, p, ctx);
+      f.catch(() => undefined); // a failure surfaces in the part's own task
+      fills.set(pi, f);
+    }
+    return f;
+  };
+
+  const uploadTask = (pi: number, p: UploadPart): PartTask => async (ctx) => {
+    const { body, at } = await startFill(pi, ctx);
+    // Headers, once their members' CRCs are known (their tasks were scheduled before this one).
     for (const [k, piece] of p.pieces.entries()) {
       if (piece.kind === "header") {
         const crc = await crcOf(piece.member);
@@ -269,9 +293,11 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
       }
     }
     await ctx.upload(p.partNumber, body, zlib.crc32(body));
+    fills.delete(pi);
+    aheadBytes -= p.length;
     bytesUploaded += body.length;
     partDone(p.length);
-    if (pool.length < o.concurrency + 1 && body.byteOffset === 0 && body.length === body.buffer.byteLength) pool.push(body);
+    if (pool.length < o.concurrency + 1) pool.push(body);
   };
 
   // The schedule: every task after the tasks it waits for (depth first), so a worker only ever
@@ -305,6 +331,19 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
     for (let pi = 0; pi < plan.parts.length; pi++) visit(pi);
     return out;
   };
+  /**
+   * Starts the reads of the next uploaded parts in the schedule while their bytes fit the
+   * read-ahead budget (at least one: a part larger than the budget still progresses).
+   */
+  const readAhead = (ctx: PartContext) => {
+    for (let i = cursor; i < schedule!.length; i++) {
+      const t = schedule![i]!;
+      if (t.kind !== "part" || plan.parts[t.part]!.kind !== "upload" || fills.has(t.part)) continue;
+      const len = plan.parts[t.part]!.length;
+      if (aheadBytes > 0 && aheadBytes + len > o.readAheadBytes) return;
+      startFill(t.part, ctx);
+    }
+  };
   const next = async (ctx: PartContext): Promise<PartTask | null> => {
     if (schedule === undefined) {
       schedule = buildSchedule(ctx);
@@ -317,6 +356,7 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
     }
     const t = schedule[cursor++];
     if (t === undefined) return null;
+    readAhead(ctx);
     if (t.kind === "lookup") {
       return async (c) => {
         try {

@@ -14,7 +14,7 @@ import { DEFAULT_COPY_MIN_SIZE, assembleByCopy, planAssembly } from "./copy-asse
 import { S3ZipError } from "./errors.js";
 import { JobState, checkDestFree } from "./multipart.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
-import { DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
+import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, type NameFn, type ResolvedObject, type S3Source } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest, type UploadOptions } from "./upload.js";
 
@@ -190,7 +190,7 @@ function validate(o: ZipS3Options): void {
  * any upload starts. Members are then read in order with bounded prefetch and fed to
  * `zipStream`, whose output is uploaded by {@link uploadStream}.
  *
- * Memory: peak about partSize x (concurrency + 1) + prefetch.bytes (defaults: 8 MiB x 5 + 64 MiB
+ * Memory (either assembly): peak about partSize x (concurrency + 1) + prefetch.bytes (defaults: 8 MiB x 5 + 64 MiB
  * ≈ 104 MiB), plus roughly 0.5 KB per source object for the resolved list and entry records — independent of
  * object sizes and of the archive's size when it is predictable.
  */
@@ -343,6 +343,7 @@ async function copyArchive(
     concurrency,
     partRetries: 2,
     readsPerPart: Math.max(1, Math.floor((options.prefetch?.objects ?? DEFAULT_PREFETCH_OBJECTS) / concurrency)),
+    readAheadBytes: options.prefetch?.bytes ?? DEFAULT_PREFETCH_BYTES,
     resumes: options.prefetch?.resumes ?? 5,
     job,
     onProgress: (p) => {
