@@ -359,3 +359,97 @@ describe("incomplete-upload cleanup", () => {
     await expect(listIncompleteUploads({ client, bucket, olderThan: -1 })).rejects.toThrow(/olderThan/);
   });
 });
+
+/** A client whose `command` requests reach the server (or not) and then fail with `error`. */
+function failAfter(command: string, error: () => Error, opts: { send: boolean }): S3Client {
+  const c = makeClient();
+  c.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== command) return next(args);
+      if (opts.send) await next(args);
+      throw error();
+    },
+    { step: "initialize", name: "failAfter" },
+  );
+  return c;
+}
+const sdkError = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+
+describe("what a failure leaves, said truthfully", () => {
+  it("an AbortMultipartUpload that fails: the error names the upload left behind (leftBehind.upload)", async () => {
+    // The body fails mid-way (after Create), and the abort itself is denied.
+    const c = failAfter("AbortMultipartUploadCommand", () => sdkError("AccessDenied", 403), { send: false });
+    try {
+      const err = await uploadStream({ client: c, dest: { bucket, key: "abort-denied.bin" }, body: chunks(patternBytes(12 * MiB, 11), 9 * MiB), partSize: 5 * MiB }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(S3ZipError);
+      const e = err as S3ZipError;
+      expect(e.leftBehind?.upload).toMatchObject({ bucket, key: "abort-denied.bin", uploadId: expect.any(String) });
+      expect(e.message).toMatch(/left behind: the incomplete multipart upload .* remains/);
+      expect(await listUploads(client, bucket)).toBe(1);
+      await abortIncompleteUploads({ client, bucket, prefix: "abort-denied.bin" });
+    } finally {
+      c.destroy();
+    }
+    expect(await listUploads(client, bucket)).toBe(0);
+  });
+
+  it("a completed archive whose removal is denied after an abort: ERR_ABORTED names the object left (leftBehind.object)", async () => {
+    const ac = new AbortController();
+    const c = makeClient();
+    c.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "DeleteObjectCommand") throw sdkError("AccessDenied", 403);
+        const out = await next(args);
+        if (context.commandName === "CompleteMultipartUploadCommand") ac.abort(new Error("abort during Complete"));
+        return out;
+      },
+      { step: "initialize", name: "denyDelete" },
+    );
+    try {
+      const err = await uploadStream({ client: c, dest: { bucket, key: "kept.zip" }, body: chunks(patternBytes(6 * MiB, 12)), partSize: 5 * MiB, signal: ac.signal }).catch((e: unknown) => e);
+      const e = err as S3ZipError;
+      expect(e.code).toBe("ERR_ABORTED");
+      expect(e.message).toMatch(/removing it failed: it remains at dest/);
+      expect(e.leftBehind?.object).toMatchObject({ bucket, key: "kept.zip" });
+      expect(await objectExists(client, bucket, "kept.zip")).toBe(true);
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it("a Complete whose response was lost (retried into NoSuchUpload) succeeds when the object is ours", async () => {
+    const c = failAfter("CompleteMultipartUploadCommand", () => sdkError("NoSuchUpload", 404), { send: true });
+    const data = patternBytes(11 * MiB, 13);
+    try {
+      const r = await uploadStream({ client: c, dest: { bucket, key: "lost-complete.zip" }, body: chunks(data), partSize: 5 * MiB });
+      expect(r.parts).toBe(3);
+      expect(r.etag).toMatch(/-3"$/);
+    } finally {
+      c.destroy();
+    }
+    expect(sha256(await getBytes("lost-complete.zip"))).toBe(sha256(data));
+  });
+
+  it("a NoSuchUpload at Complete with someone else's object at dest is a failure, and that object stays", async () => {
+    const other = patternBytes(1000, 14);
+    const c = makeClient();
+    c.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== "CompleteMultipartUploadCommand") return next(args);
+        // Another writer's object appears, and our upload is gone.
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: "not-ours.zip", Body: other, ContentLength: other.length }));
+        throw sdkError("NoSuchUpload", 404);
+      },
+      { step: "initialize", name: "someoneElse" },
+    );
+    try {
+      const err = await uploadStream({ client: c, dest: { bucket, key: "not-ours.zip" }, body: chunks(patternBytes(6 * MiB, 15)), partSize: 5 * MiB }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(S3ZipError);
+      expect((err as S3ZipError).code).toBe("ERR_S3_UPLOAD");
+    } finally {
+      c.destroy();
+    }
+    expect(sha256(await getBytes("not-ours.zip"))).toBe(sha256(other));
+    expect(await listUploads(client, bucket)).toBe(0);
+  });
+});
