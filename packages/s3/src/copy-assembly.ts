@@ -372,7 +372,14 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
     return p.kind === "copy" ? copyTask(t.part, p) : uploadTask(t.part, p);
   };
 
-  const up = await runMultipart({ client, dest: o.dest, job: o.job, concurrency: o.concurrency, partRetries: o.partRetries, checksums: true, next });
+  let up;
+  try {
+    up = await runMultipart({ client, dest: o.dest, job: o.job, concurrency: o.concurrency, partRetries: o.partRetries, checksums: true, next });
+  } finally {
+    // Reads started ahead for parts that never ran: cancelled with the job; settle them before
+    // returning, so no GET outlives the promise.
+    await Promise.allSettled(fills.values());
+  }
   const crc32 = await Promise.all(layout.entries.map((_, m) => crcOf(m)));
   return {
     etag: up.etag,
