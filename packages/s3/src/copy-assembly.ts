@@ -104,8 +104,9 @@ export function planAssembly(o: Pick<CopyAssemblyOptions, "entries" | "zip64" | 
 type Task = { kind: "part"; part: number } | { kind: "lookup"; member: number };
 
 /**
- * Runs a copy assembly. Memory: about `readAheadBytes` + partSize × concurrency for uploaded parts
- * (reads go straight into the part's buffer), plus ~300 bytes per member for the layout and plan.
+ * Runs a copy assembly. Memory: about `readAheadBytes` + 2 × partSize × concurrency for uploaded
+ * parts (at most about 2 × partSize each; reads go straight into the part's buffer), plus ~300
+ * bytes per member for the layout and the plan.
  */
 export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemblyResult> {
   const { client, objects } = o;

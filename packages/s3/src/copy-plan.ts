@@ -27,7 +27,11 @@ export interface PlanMember {
 export interface CopyPlanOptions {
   /** Members at least this large are copied (when the 5 MiB rule allows). */
   copyMinSize: number;
-  /** Uploaded parts are closed once they reach this size (at least 5 MiB). */
+  /**
+   * Uploaded parts close at the first member boundary at or after this size (at least 5 MiB); a
+   * member's data is cut only where a part would pass 2 × partSize. So uploaded parts are at most
+   * about 2 × partSize (plus one header).
+   */
   partSize: number;
   /** Largest copy part; default 5 GiB (S3's limit). At least 10 MiB. */
   maxCopyPartSize?: number;
@@ -99,10 +103,11 @@ function attempt(members: readonly PlanMember[], directoryLength: number, copyMi
     if (cur !== undefined) parts.push(cur);
     cur = undefined;
   };
-  // Member data uploaded from here, cut where parts reach partSize.
+  // Member data uploaded from here. A part is cut inside a member only where it would pass
+  // 2 × partSize (a member larger than that); otherwise it closes at member boundaries.
   const addData = (member: number, start: number, end: number) => {
     while (start < end) {
-      const room = partSize - (cur?.length ?? 0);
+      const room = 2 * partSize - (cur?.length ?? 0);
       if (room <= 0) {
         close();
         continue;
@@ -110,15 +115,18 @@ function attempt(members: readonly PlanMember[], directoryLength: number, copyMi
       const take = Math.min(room, end - start);
       add({ kind: "data", member, start, end: start + take }, take);
       start += take;
-      if (cur!.length >= partSize) close();
     }
   };
   members.forEach((m, i) => {
     if (m.offset !== pos) throw new Error(`layout and plan disagree at member ${i}: offset ${m.offset}, plan at ${pos}`);
-    add({ kind: "header", member: i, length: m.headerLength }, m.headerLength);
     const size = m.dataLength;
+    const copyable = size >= copyMinSize;
+    // A part that reached partSize is closed at this boundary, unless this member is copied whole
+    // right after it: then its header joins the part and nothing needs to be stolen.
+    if (cur !== undefined && cur.length >= partSize && !(copyable && size >= MIN_PART_SIZE)) close();
+    add({ kind: "header", member: i, length: m.headerLength }, m.headerLength);
     const need = Math.max(0, MIN_PART_SIZE - cur!.length);
-    if (size < copyMinSize || size - need < MIN_PART_SIZE) {
+    if (!copyable || size - need < MIN_PART_SIZE) {
       addData(i, 0, size);
       return;
     }

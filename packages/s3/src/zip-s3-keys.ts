@@ -190,8 +190,8 @@ function validate(o: ZipS3Options): void {
  * any upload starts. Members are then read in order with bounded prefetch and fed to
  * `zipStream`, whose output is uploaded by {@link uploadStream}.
  *
- * Memory (either assembly): peak about partSize x (concurrency + 1) + prefetch.bytes (defaults: 8 MiB x 5 + 64 MiB
- * ≈ 104 MiB), plus roughly 0.5 KB per source object for the resolved list and entry records — independent of
+ * Memory: peak about partSize x (concurrency + 1) + prefetch.bytes when streaming (defaults: 8 MiB x 5 + 64 MiB
+ * ≈ 104 MiB), 2 x partSize x concurrency + prefetch.bytes with copy assembly (≈ 128 MiB), plus roughly 0.5 KB per source object for the resolved list and entry records — independent of
  * object sizes and of the archive's size when it is predictable.
  */
 export async function zipS3Keys(options: ZipS3Options): Promise<ZipS3Result> {
