@@ -118,7 +118,7 @@ function dryRunText(r: DryRunReport): string {
   const a = r.assembly;
   if (a?.assembly === "copy") {
     lines.push(
-      `assembly: copy — ${a.parts} parts, ${a.copyParts} copied by S3 (${formatBytes(a.bytesCopied)}), ` +
+      `assembly: copy (planned for a server with checksums, as AWS S3) — ${a.parts} parts, ${a.copyParts} copied by S3 (${formatBytes(a.bytesCopied)}), ` +
         `${formatBytes(a.bytesUploaded ?? 0)} uploaded from here; bytes read here: ${formatBytes(a.bytesToRead.withChecksums)} ` +
         `where S3 has checksums, ${formatBytes(a.bytesToRead.withoutChecksums)} where it has not (one CRC pass)`,
     );

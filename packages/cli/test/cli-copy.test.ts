@@ -36,10 +36,12 @@ describe.skipIf(!s3available)("--assembly copy against the local S3 gateway", ()
   it("--dry-run prints the copy plan: parts, copies, bytes uploaded and read", async () => {
     const r = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`, "--dry-run", "--copy-min-size", "5MiB"], { env: childEnv() });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/assembly: copy — 3 parts, 1 copied by S3 \(7\.00 MiB\)/);
+    expect(r.stdout).toMatch(/assembly: copy \(planned for a server with checksums, as AWS S3\) — 3 parts, 1 copied by S3 \(7\.00 MiB\)/);
     expect(r.stdout).toMatch(/where S3 has checksums, 12\.0 MiB where it has not/);
     const json = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`, "--dry-run", "--json"], { env: childEnv() });
-    expect(JSON.parse(json.stdout).assembly).toMatchObject({ assembly: "stream", reason: expect.stringMatching(/copyMinSize/) });
+    expect(JSON.parse(json.stdout).assembly).toMatchObject({ assembly: "copy", copyParts: 1 });
+    const deflate = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`, "--dry-run", "--json", "--method", "deflate"], { env: childEnv() });
+    expect(JSON.parse(deflate.stdout).assembly).toMatchObject({ assembly: "stream", reason: expect.stringMatching(/deflate/) });
   });
 
   it("--assembly copy builds the archive with S3 copies; --assembly copy with deflate is refused", async () => {

@@ -14,13 +14,29 @@ import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { crc32Concat, layoutZip, localHeaderWithCrc32, type Zip64Mode, type ZipEntry, type ZipLayout, type DuplicatePolicy } from "@zipstream/core";
 import { sourceCrc32, type CrcSource } from "./checksums.js";
 import { planCopyParts, type CopyPart, type CopyPlan, type UploadPart } from "./copy-plan.js";
+import { MIN_PART_SIZE } from "./parts.js";
 import { S3ZipError, mapS3Error } from "./errors.js";
 import { runMultipart, type JobState, type PartContext, type PartTask, type S3Dest } from "./multipart.js";
 import { readRange } from "./ranges.js";
 import type { ResolvedObject } from "./sources.js";
 
-/** Default smallest member copied by S3 rather than uploaded from here; see {@link CopyAssemblyOptions.copyMinSize}. */
-export const DEFAULT_COPY_MIN_SIZE = 16 * 1024 * 1024;
+/**
+ * Default smallest member S3 copies, where the server computes CRC-32s while copying (AWS S3,
+ * Ceph 20): S3's 5 MiB part minimum. Measured (BENCHMARKS.md, copy-threshold): copying members
+ * of 6 MiB already took 0.6× the wall time and 0.6× the client CPU of streaming them there.
+ */
+export const COPY_MIN_SIZE_WITH_CHECKSUMS = MIN_PART_SIZE;
+/**
+ * Default smallest member S3 copies where the server has no checksums (Ceph 16): each copied
+ * member is then also read once for its CRC, so the gateway serves a copy and a GET instead of a
+ * GET and an upload, and copying pays only for larger members (measured: BENCHMARKS.md).
+ */
+export const COPY_MIN_SIZE_WITHOUT_CHECKSUMS = 16 * 1024 * 1024;
+
+/** The default copyMinSize for a server that does (or does not) compute checksums. */
+export function defaultCopyMinSize(serverChecksums: boolean): number {
+  return serverChecksums ? COPY_MIN_SIZE_WITH_CHECKSUMS : COPY_MIN_SIZE_WITHOUT_CHECKSUMS;
+}
 
 export interface CopyAssemblyOptions {
   client: S3Client;
@@ -31,7 +47,8 @@ export interface CopyAssemblyOptions {
   zip64: Zip64Mode | undefined;
   duplicates: DuplicatePolicy | undefined;
   defaultMtime: Date;
-  copyMinSize: number;
+  /** Smallest member copied; undefined: {@link defaultCopyMinSize} for the server, known once the upload is created. */
+  copyMinSize: number | undefined;
   partSize: number;
   maxCopyPartSize: number | undefined;
   concurrency: number;
@@ -90,15 +107,13 @@ export function layoutForPlan(o: Pick<CopyAssemblyOptions, "entries" | "zip64" |
   );
 }
 
-/** Plans a copy assembly; throws RangeError when no plan fits S3's limits. */
-export function planAssembly(o: Pick<CopyAssemblyOptions, "entries" | "zip64" | "duplicates" | "defaultMtime" | "copyMinSize" | "partSize" | "maxCopyPartSize">): { layout: ZipLayout; plan: CopyPlan } {
-  const layout = layoutForPlan(o);
-  const plan = planCopyParts(
+/** The parts of a laid-out archive; throws RangeError when no plan fits S3's limits. */
+export function planFor(layout: ZipLayout, o: { copyMinSize: number; partSize: number; maxCopyPartSize: number | undefined }): CopyPlan {
+  return planCopyParts(
     layout.entries.map((e) => ({ offset: e.offset, headerLength: e.localHeader.length, dataLength: e.dataLength })),
     layout.centralDirectory.length,
     { copyMinSize: o.copyMinSize, partSize: o.partSize, maxCopyPartSize: o.maxCopyPartSize },
   );
-  return { layout, plan };
 }
 
 type Task = { kind: "part"; part: number } | { kind: "lookup"; member: number };
@@ -110,9 +125,12 @@ type Task = { kind: "part"; part: number } | { kind: "lookup"; member: number };
  */
 export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemblyResult> {
   const { client, objects } = o;
-  const { layout, plan } = planAssembly(o);
+  // The layout is fixed now (names, Zip64 and limits were checked by the caller); the parts,
+  // whose copy threshold may depend on the server, once the upload is created (`prepare`).
+  const layout = layoutForPlan(o);
   const n = objects.length;
   const open: Deferreds = [];
+  let plan!: CopyPlan;
 
   // Each member's data, in order, as spans whose CRC a task provides: computed here over bytes
   // read, returned by S3 for a copy (server), or none (a copy whose member's CRC S3 already gave).
@@ -120,7 +138,13 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
   const spans: { length: number; crc: Deferred<SpanCrc>; copy: boolean }[][] = Array.from({ length: n }, () => []);
   const spanOf = new Map<string, Deferred<SpanCrc>>(); // "part" or "part:piece" -> span
   const partsOfMember: number[][] = Array.from({ length: n }, () => []);
-  plan.parts.forEach((p, pi) => {
+  let crcSource!: CrcSource[];
+  let copiesLeft!: number[];
+  const prepare = (serverChecksums: boolean) => {
+    plan = planFor(layout, { copyMinSize: o.copyMinSize ?? defaultCopyMinSize(serverChecksums), partSize: o.partSize, maxCopyPartSize: o.maxCopyPartSize });
+    crcSource = plan.copied.map(() => "read");
+    copiesLeft = plan.copied.map((c, m) => (c ? plan.parts.filter((p) => p.kind === "copy" && p.member === m).length : 0));
+    plan.parts.forEach((p, pi) => {
     if (p.kind === "copy") {
       const d = deferred<SpanCrc>(open);
       spans[p.member]!.push({ length: p.length, crc: d, copy: true });
@@ -135,10 +159,10 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
       spanOf.set(`${pi}:${k}`, d);
       if (partsOfMember[piece.member]!.at(-1) !== pi) partsOfMember[piece.member]!.push(pi);
     });
-  });
+    });
+  };
   const known: ({ crc: number; source: CrcSource } | undefined)[] = new Array(n);
   const lookups: (Deferred<void> | undefined)[] = new Array(n);
-  const crcSource: CrcSource[] = plan.copied.map(() => "read");
   const memberCrc: (Promise<number> | undefined)[] = new Array(n);
   const crcOf = (m: number): Promise<number> =>
     (memberCrc[m] ??= (async () => {
@@ -172,7 +196,6 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
   let partsDone = 0;
   let archiveBytes = 0;
   let entriesDone = 0;
-  const copiesLeft = plan.copied.map((c, m) => (c ? partsOfMember[m]!.filter((pi) => plan.parts[pi]!.kind === "copy").length : 0));
   const report = () => o.onProgress?.({ parts: partsDone, partsTotal: plan.parts.length, bytes: archiveBytes, entriesDone });
   const partDone = (length: number) => {
     partsDone++;
@@ -347,6 +370,7 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
   };
   const next = async (ctx: PartContext): Promise<PartTask | null> => {
     if (schedule === undefined) {
+      prepare(ctx.checksums);
       schedule = buildSchedule(ctx);
       // The job failed: tasks waiting for a CRC that will never come wake up and stop.
       const stop = () => {

@@ -12,7 +12,7 @@ export {
   type Assembly,
   type AssemblyReport,
 } from "./zip-s3-keys.js";
-export { DEFAULT_COPY_MIN_SIZE } from "./copy-assembly.js";
+export { COPY_MIN_SIZE_WITH_CHECKSUMS, COPY_MIN_SIZE_WITHOUT_CHECKSUMS } from "./copy-assembly.js";
 export type { CrcSource } from "./checksums.js";
 export { uploadStream, validateDest, type UploadOptions, type UploadResult, type UploadProgress, type S3Dest } from "./upload.js";
 export {

@@ -10,7 +10,7 @@ import {
   type ZipEntryInfo,
 } from "@zipstream/core";
 import type { CrcSource } from "./checksums.js";
-import { DEFAULT_COPY_MIN_SIZE, assembleByCopy, planAssembly } from "./copy-assembly.js";
+import { COPY_MIN_SIZE_WITH_CHECKSUMS, assembleByCopy, defaultCopyMinSize, layoutForPlan, planFor } from "./copy-assembly.js";
 import { S3ZipError } from "./errors.js";
 import { JobState, checkDestFree } from "./multipart.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
@@ -104,14 +104,17 @@ export interface ZipS3Options {
    *   member's CRC-32 comes from S3's checksums where the server has them, else from one read
    *   pass (bytes read, never re-uploaded). Rejects with ERR_S3_COPY_UNSUPPORTED, naming the
    *   reason, before anything is written, when the job cannot be copied: deflate, a password,
-   *   `equalParts`, or no member of at least `copyMinSize`.
+   *   `equalParts`, or no member of at least `copyMinSize` (5 MiB by default).
    * - "auto": "copy" when it applies, else "stream".
    */
   assembly?: Assembly;
   /**
-   * Copy assembly: smallest member S3 copies; smaller ones are read and uploaded. Default 16 MiB
-   * (at least 5 MiB). Each copied member costs a copy request, a confirming HEAD, and up to
-   * 5 MiB of uploaded head bytes, so copying pays off only well above S3's 5 MiB part minimum.
+   * Copy assembly: smallest member S3 copies; smaller ones are read and uploaded (at least
+   * 5 MiB, S3's part minimum). Default, decided when the upload is created: 5 MiB where the
+   * server computes CRC-32s while copying (AWS S3, Ceph 20), 16 MiB where it does not (Ceph 16),
+   * since each copied member must then also be read once for its CRC. Both measured in
+   * BENCHMARKS.md. A copied member costs a copy request, a confirming HEAD, and up to 5 MiB of
+   * uploaded head bytes when the bytes before it fall short of a 5 MiB part.
    */
   copyMinSize?: number;
   /** Copy assembly: largest copy part, default 5 GiB (S3's limit); at least 10 MiB. For tests and tuning. */
@@ -267,6 +270,7 @@ export interface AssemblyReport {
 export function planAssemblyReport(
   objects: { name: string; size: number; lastModified?: Date }[],
   options: Pick<ZipS3Options, "method" | "password" | "equalParts" | "copyMinSize" | "maxCopyPartSize" | "partSize" | "zip64" | "duplicates" | "assembly">,
+  serverChecksums = true,
 ): AssemblyReport {
   const method = options.method ?? "store";
   const total = objects.reduce((n, o) => n + o.size, 0);
@@ -274,12 +278,14 @@ export function planAssemblyReport(
   if (options.assembly === "stream" || reason !== undefined) {
     return { assembly: "stream", reason: options.assembly === "stream" ? "assembly is \"stream\"" : reason, bytesCopied: 0, bytesToRead: { withChecksums: total, withoutChecksums: total } };
   }
-  const { plan } = planAssembly({
+  const layout = layoutForPlan({
     entries: objects.map((o) => ({ name: o.name, size: o.size, mtime: o.lastModified })),
     zip64: options.zip64,
     duplicates: options.duplicates,
     defaultMtime: new Date(),
-    copyMinSize: options.copyMinSize ?? DEFAULT_COPY_MIN_SIZE,
+  });
+  const plan = planFor(layout, {
+    copyMinSize: options.copyMinSize ?? defaultCopyMinSize(serverChecksums),
     partSize: options.partSize ?? DEFAULT_PART_SIZE,
     maxCopyPartSize: options.maxCopyPartSize,
   });
@@ -298,7 +304,7 @@ function copyUnsupported(o: Pick<ZipS3Options, "password" | "equalParts" | "copy
   if (method !== "store") return `method is "${method}" (only stored members are the source objects' own bytes)`;
   if (o.password !== undefined) return "a password is set (encrypted members differ from the source bytes)";
   if (o.equalParts) return "equalParts is set (copied parts have the members' sizes)";
-  const min = o.copyMinSize ?? DEFAULT_COPY_MIN_SIZE;
+  const min = o.copyMinSize ?? COPY_MIN_SIZE_WITH_CHECKSUMS;
   if (!objects.some((x) => x.size >= min)) return `no member is at least copyMinSize (${min} bytes)`;
   return undefined;
 }
@@ -320,14 +326,17 @@ async function copyArchive(
     zip64: options.zip64,
     duplicates: options.duplicates,
     defaultMtime: mtime,
-    copyMinSize: options.copyMinSize ?? DEFAULT_COPY_MIN_SIZE,
+    copyMinSize: options.copyMinSize,
     partSize: options.partSize ?? DEFAULT_PART_SIZE,
     maxCopyPartSize: options.maxCopyPartSize,
   };
-  // Names, duplicates and Zip64 limits fail here, before anything is uploaded.
+  // Names, duplicates and Zip64 limits fail here, before anything is uploaded, and so does an
+  // archive S3's part limits cannot hold (planned with the smallest threshold: the most parts).
   let planned;
   try {
-    planned = planAssembly(plan);
+    const layout = layoutForPlan(plan);
+    planFor(layout, { ...plan, copyMinSize: plan.copyMinSize ?? COPY_MIN_SIZE_WITH_CHECKSUMS });
+    planned = { layout };
   } catch (err) {
     if (err instanceof RangeError) throw new S3ZipError("ERR_S3_TOO_LARGE", err.message, { cause: err, bucket: dest.bucket, key: dest.key });
     throw err;

@@ -119,6 +119,14 @@ describe("copy assembly where S3 has checksums (Ceph 20)", () => {
     expect(await listUploads(client, out)).toBe(0);
   });
 
+  it("with checksums the default copyMinSize is 5 MiB: members of 7 MiB are copied", async () => {
+    await client.send(new PutObjectCommand({ Bucket: src, Key: "mid/a.bin", Body: patternBytes(7 * MiB, 21) }));
+    await client.send(new PutObjectCommand({ Bucket: src, Key: "mid/b.bin", Body: patternBytes(7 * MiB, 22) }));
+    const r = await zipS3Keys({ client, src: { bucket: src, prefix: "mid/" }, dest: { bucket: out, key: "mid.zip" } });
+    expect(r.assembly).toBe("copy");
+    expect(r.bytesCopied).toBeGreaterThan(0);
+  });
+
   it("path 5: the streamed archive is also sent with its CRC-32 and verified by S3", async () => {
     const r = await zipS3Keys({ client, src: { bucket: src, prefix: "with/" }, dest: { bucket: out, key: "streamed.zip" }, assembly: "stream", partSize: 5 * MiB });
     expect(r.parts).toBeGreaterThan(1);
