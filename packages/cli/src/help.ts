@@ -43,7 +43,8 @@ Upload and read tuning (memory: about concurrency x part size, plus the prefetch
   --assembly MODE           S3 -> S3: auto (default), copy (S3 copies large stored members
                             itself; only headers, small members and up to 5 MiB per copied
                             member are uploaded) or stream
-  --copy-min-size SIZE      smallest member S3 copies (default 16MiB, at least 5MiB)
+  --copy-min-size SIZE      smallest member S3 copies (default 5MiB where the server computes
+                            checksums, as AWS S3; 16MiB where it does not; at least 5MiB)
 
 Destination object (S3):
   --content-type TYPE       default application/zip
