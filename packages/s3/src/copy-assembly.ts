@@ -143,22 +143,23 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
   const prepare = (serverChecksums: boolean) => {
     plan = planFor(layout, { copyMinSize: o.copyMinSize ?? defaultCopyMinSize(serverChecksums), partSize: o.partSize, maxCopyPartSize: o.maxCopyPartSize });
     crcSource = plan.copied.map(() => "read");
-    copiesLeft = plan.copied.map((c, m) => (c ? plan.parts.filter((p) => p.kind === "copy" && p.member === m).length : 0));
+    copiesLeft = new Array<number>(n).fill(0);
     plan.parts.forEach((p, pi) => {
-    if (p.kind === "copy") {
-      const d = deferred<SpanCrc>(open);
-      spans[p.member]!.push({ length: p.length, crc: d, copy: true });
-      spanOf.set(`${pi}`, d);
-      partsOfMember[p.member]!.push(pi);
-      return;
-    }
-    p.pieces.forEach((piece, k) => {
-      if (piece.kind !== "data") return;
-      const d = deferred<SpanCrc>(open);
-      spans[piece.member]!.push({ length: piece.end - piece.start, crc: d, copy: false });
-      spanOf.set(`${pi}:${k}`, d);
-      if (partsOfMember[piece.member]!.at(-1) !== pi) partsOfMember[piece.member]!.push(pi);
-    });
+      if (p.kind === "copy") {
+        const d = deferred<SpanCrc>(open);
+        spans[p.member]!.push({ length: p.length, crc: d, copy: true });
+        spanOf.set(`${pi}`, d);
+        partsOfMember[p.member]!.push(pi);
+        copiesLeft[p.member]!++;
+        return;
+      }
+      p.pieces.forEach((piece, k) => {
+        if (piece.kind !== "data") return;
+        const d = deferred<SpanCrc>(open);
+        spans[piece.member]!.push({ length: piece.end - piece.start, crc: d, copy: false });
+        spanOf.set(`${pi}:${k}`, d);
+        if (partsOfMember[piece.member]!.at(-1) !== pi) partsOfMember[piece.member]!.push(pi);
+      });
     });
   };
   const known: ({ crc: number; source: CrcSource } | undefined)[] = new Array(n);
