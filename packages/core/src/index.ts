@@ -22,3 +22,26 @@ export { dosDateTime } from "./records.js";
 export function crc32(data: Uint8Array | string, value = 0): number {
   return zlib.crc32(data, value);
 }
+
+// Reading archives back: record parsers (the inverse of the builders), the encoder's own name
+// rules and duplicate detection, and AES checking. Low-level; `@zipstream/s3`'s verifyS3Zip is
+// built on them, so an archive is judged by exactly the rules it was written by.
+export * from "./parse.js";
+export { checkName } from "./names.js";
+export { NameRegistry } from "./plan.js";
+export {
+  createAesDecryptorAsync,
+  type AesDecryptor,
+  AES_SALT_LENGTH,
+  AES_VERIFIER_LENGTH,
+  AES_MAC_LENGTH,
+} from "./aes/index.js";
+export {
+  METHOD_STORE,
+  METHOD_DEFLATE,
+  METHOD_AES,
+  FLAG_ENCRYPTED,
+  FLAG_DATA_DESCRIPTOR,
+  FLAG_UTF8,
+  VERSION_ZIP64,
+} from "./records.js";

@@ -29,3 +29,20 @@ export { listIncompleteUploads, abortIncompleteUploads, type IncompleteUpload, t
 export { S3ZipError, type S3ZipErrorCode, type LeftBehind } from "./errors.js";
 export { type S3Source, type S3ObjectRef, type NameFn, relativeName } from "./sources.js";
 export { type PrefetchOptions, DEFAULT_PREFETCH_OBJECTS, DEFAULT_PREFETCH_BYTES, DEFAULT_RANGE_SIZE } from "./prefetch.js";
+export {
+  verifyS3Zip,
+  FIRST_READ,
+  MERGE_GAP,
+  MIN_READ,
+  SAMPLE_SIZE,
+  DEEP_RANGE,
+  type VerifyS3ZipOptions,
+  type VerifyReport,
+  type VerifyProblem,
+  type VerifyProblemCode,
+  type VerifyWarningCode,
+  type VerifyProgress,
+  type VerifyExpect,
+  type VerifyManifest,
+  type LocalHeaderMode,
+} from "./verify.js";

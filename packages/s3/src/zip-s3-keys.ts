@@ -17,6 +17,7 @@ import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
 import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, type NameFn, type ResolvedObject, type S3Source } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest, type UploadOptions } from "./upload.js";
+import { verifyS3Zip, type VerifyReport } from "./verify.js";
 
 /** Progress of {@link zipS3Keys}. */
 export interface ZipS3Progress {
@@ -119,6 +120,12 @@ export interface ZipS3Options {
   copyMinSize?: number;
   /** Copy assembly: largest copy part, default 5 GiB (S3's limit); at least 10 MiB. For tests and tuning. */
   maxCopyPartSize?: number;
+  /**
+   * After the upload, run `verifyS3Zip`'s structural check on the written object (a few ranged
+   * GETs: end records, central directory, local headers) and return its report as
+   * `result.verify`. A failed check does not delete the archive. Default false.
+   */
+  verify?: boolean;
 }
 
 /** What {@link zipS3Keys} wrote. */
@@ -153,6 +160,8 @@ export interface ZipS3Result {
    * Complete as the FULL_OBJECT checksum and verified by S3 over the whole archive.
    */
   checksumCRC32?: string;
+  /** The structural check of the written archive, with `verify: true`. */
+  verify?: VerifyReport;
 }
 
 function optInt(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
@@ -184,6 +193,7 @@ function validate(o: ZipS3Options): void {
   optInt("maxCopyPartSize", o.maxCopyPartSize, 2 * MIN_PART_SIZE, MAX_PART_SIZE);
   if (o.onMissing !== undefined && o.onMissing !== "error" && o.onMissing !== "skip") throw new TypeError(`onMissing must be "error" or "skip"`);
   if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
+  if (o.verify !== undefined && typeof o.verify !== "boolean") throw new TypeError("verify must be a boolean");
 }
 
 /**
@@ -213,7 +223,11 @@ export async function zipS3Keys(options: ZipS3Options): Promise<ZipS3Result> {
   const onAbort = () => job.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    return await run(options, method, job.signal);
+    const result = await run(options, method, job.signal);
+    if (options.verify) {
+      result.verify = await verifyS3Zip({ client: options.client, bucket: result.bucket, key: result.key, versionId: result.versionId, signal: job.signal });
+    }
+    return result;
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }

@@ -145,3 +145,41 @@ function drawSalt(password: string, randomBytes: ((n: number) => Uint8Array) | u
   }
   return salt;
 }
+
+/**
+ * Checks and decrypts one AE-1/AE-2 AES-256 member, the reader's side of {@link AesEncryptor}:
+ * `passwordOk` compares the stored 2-byte verifier, `update(ciphertext)` returns the plaintext
+ * (CTR mode: the same operation as encryption) while the HMAC-SHA1 runs over the ciphertext, and
+ * `final()` returns the 10-byte authentication code to compare with the stored one.
+ * Memory: about 128 KiB, whatever the member's size.
+ */
+export interface AesDecryptor {
+  readonly passwordOk: boolean;
+  update(ciphertext: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+}
+
+/**
+ * Derives the keys for one AES-256 member from its 16-byte salt (on the thread pool) and starts
+ * decrypting. `header` is the member's first 18 bytes: salt then password verification value.
+ */
+export async function createAesDecryptorAsync(password: string, header: Uint8Array): Promise<AesDecryptor> {
+  if (typeof password !== "string" || password.length === 0) throw new TypeError("password must be a non-empty string");
+  if (!(header instanceof Uint8Array) || header.length !== AES_SALT_LENGTH + AES_VERIFIER_LENGTH) {
+    throw new TypeError(`header must be the ${AES_SALT_LENGTH + AES_VERIFIER_LENGTH} bytes of salt and verifier`);
+  }
+  const keys = await deriveAesKeysAsync(password, header.subarray(0, AES_SALT_LENGTH));
+  const ctr = new WinZipCtr(keys.aesKey);
+  const hmac = createHmac("sha1", keys.hmacKey);
+  const stored = header.subarray(AES_SALT_LENGTH);
+  return {
+    passwordOk: keys.verifier[0] === stored[0] && keys.verifier[1] === stored[1],
+    update(ciphertext) {
+      if (ciphertext.length > 0) hmac.update(ciphertext);
+      return ctr.update(ciphertext);
+    },
+    final() {
+      return new Uint8Array(hmac.digest().subarray(0, AES_MAC_LENGTH));
+    },
+  };
+}
