@@ -40,7 +40,8 @@ export interface DeepProgress {
 /** Receives one member's plaintext; `end()` returns what it counted. */
 interface PlainSink {
   write(b: Uint8Array): void | Promise<void>;
-  end(): Promise<{ crc: number; size: number } | { error: string }>;
+  /** `partial`: decompression stopped past the declared size (the CRC covers only part). */
+  end(): Promise<{ crc: number; size: number; partial?: boolean } | { error: string }>;
 }
 
 function storedSink(): PlainSink {
@@ -76,7 +77,7 @@ function inflateSink(compressedSize: number, expectedSize: number): PlainSink {
           if (out.engine.bytesWritten !== compressedSize) return { error: `the deflate stream ends after ${out.engine.bytesWritten} of ${compressedSize} bytes` };
           return { crc: zlib.crc32(out.buffer), size: out.buffer.length };
         } catch (err) {
-          if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") return { crc: 0, size: expectedSize + 1 };
+          if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") return { crc: 0, size: expectedSize + 1, partial: true };
           return { error: `inflate failed: ${(err as Error).message}` };
         }
       },
@@ -104,7 +105,7 @@ function inflateSink(compressedSize: number, expectedSize: number): PlainSink {
         inflater.end();
         await Promise.race([once(inflater, "end"), once(inflater, "close")]).catch(() => undefined);
       }
-      if (failure === "more data than the declared size") return { crc, size };
+      if (failure === "more data than the declared size") return { crc, size, partial: true };
       if (failure !== undefined) return { error: failure };
       if (inflater.bytesWritten !== compressedSize) return { error: `the deflate stream ends after ${inflater.bytesWritten} of ${compressedSize} bytes` };
       return { crc, size };
@@ -118,7 +119,7 @@ interface MemberSink {
   end(): Promise<void>;
 }
 
-type Verdict = (r: { crc: number; size: number } | { error: string }) => void;
+type Verdict = (r: { crc: number; size: number; partial?: boolean } | { error: string }) => void;
 
 /** `compressedSize`: the bytes of compressed data (inside the encryption for AES members). */
 function plainMember(t: EntryTable, i: number, realMethod: number, compressedSize: number, verdict: Verdict): MemberSink | undefined {
@@ -249,7 +250,12 @@ export async function deepCheck(
         return;
       }
       crcOf = r;
-      if (r.size !== t.uncompressedSize[i]) f.problem("SIZE_MISMATCH", `the data holds ${r.size > t.uncompressedSize[i]! ? "more than" : ""} ${r.size} bytes, the directory says ${t.uncompressedSize[i]}`.replace("  ", " "), name);
+      if (r.partial) {
+        // Decompression stopped at the declared size: the member is longer, its CRC unknown.
+        f.problem("SIZE_MISMATCH", `the data holds more than the ${t.uncompressedSize[i]} bytes the directory says`, name);
+        return;
+      }
+      if (r.size !== t.uncompressedSize[i]) f.problem("SIZE_MISMATCH", `the data holds ${r.size} bytes, the directory says ${t.uncompressedSize[i]}`, name);
       // AE-2 stores no CRC (0): the authentication code stands for it.
       const aesV2 = t.method[i] === METHOD_AES && t.aesVersion[i] === 2;
       if (!aesV2 && r.crc !== t.crc32[i]) f.problem("CRC_MISMATCH", `the data's CRC-32 is 0x${r.crc.toString(16).padStart(8, "0")}, the directory says 0x${t.crc32[i]!.toString(16).padStart(8, "0")}`, name);
