@@ -40,6 +40,10 @@ export const OPTIONS = {
   // modes and output
   manifest: { type: "string" },
   "dry-run": { type: "boolean" },
+  // verify
+  expect: { type: "string" },
+  deep: { type: "boolean" },
+  "local-headers": { type: "string" },
   jobs: { type: "string" },
   parallel: { type: "string" },
   "older-than": { type: "string" },
@@ -60,7 +64,7 @@ export const JOB_OPTION_NAMES = [
 ] as const;
 
 export interface CommandLine {
-  command: "zip" | "cleanup";
+  command: "zip" | "cleanup" | "verify";
   positionals: string[];
   values: RawValues;
 }
@@ -83,8 +87,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
   }
   const positionals = [...parsed.positionals];
   let command: CommandLine["command"] = "zip";
-  if (positionals[0] === "cleanup") {
-    command = "cleanup";
+  if (positionals[0] === "cleanup" || positionals[0] === "verify") {
+    command = positionals[0];
     positionals.shift();
   }
   return { command, positionals, values: parsed.values as RawValues };

@@ -21,6 +21,8 @@ export const EXIT = {
   INVALID_INPUT: 7,
   /** A source object changed while it was being read. */
   SOURCE_CHANGED: 8,
+  /** `zipstream verify` found a problem in the archive (the report lists each with its code). */
+  VERIFY_FAILED: 9,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -35,7 +37,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   5  invalid destination (bad key, missing destination bucket, unwritable path)
   6  aborted (SIGINT/SIGTERM); the multipart upload is aborted, no output is left
   7  invalid archive input (bad or duplicate entry names, Zip64 needed with --zip64 never)
-  8  a source object changed while it was read`;
+  8  a source object changed while it was read
+  9  verify: the archive has a problem (each is listed with its code)`;
 
 /** Thrown for command-line problems; maps to exit code 2. */
 export class UsageError extends Error {

@@ -4,6 +4,7 @@ export const HELP = `Usage:
   zipstream [options] <src...> <dest>
   zipstream [options] --jobs FILE [--parallel N]
   zipstream cleanup s3://bucket/prefix --older-than AGE [--dry-run]
+  zipstream verify s3://bucket/key.zip [--expect s3://bucket/prefix/ | --manifest FILE] [--deep]
 
 Streams a ZIP archive of the sources into the destination with flat memory.
 Sources and destination are s3://bucket/key-or-prefix or local paths:
@@ -69,6 +70,14 @@ Modes and output:
   --json                    machine-readable summary on stdout
   -h, --help                this help
   -V, --version             the version
+
+Verify (reads the archive where it lies, with ranged GETs; nothing is downloaded whole):
+  --expect s3://b/prefix/   the sources it was made from: each must be in it with its size
+                            (and CRC-32 where S3 keeps one); nothing else may be
+  --manifest FILE           with verify: the manifest an earlier run wrote, as the expectation
+  --deep                    also read every member once and recompute its CRC-32 (progress bar);
+                            AES members are authenticated with --password-env/--password-file
+  --local-headers all|sample|none   local headers compared with the directory (default all)
 
 Progress goes to stderr (a bar on a terminal, log lines otherwise); the summary to stdout.
 SIGINT/SIGTERM abort cleanly: the multipart upload is aborted and no partial output is left.

@@ -211,6 +211,11 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
         client = await createS3Client(settings);
         return await runCleanup(cl.positionals, values, getClient, io);
       }
+      if (cl.command === "verify") {
+        client = await createS3Client(settings);
+        const { runVerify } = await import("./verify.js");
+        return await runVerify(cl.positionals, values, client, io, makeReporter(values, io, false));
+      }
 
       // Per-archive flags shared by a single job and as defaults of every --jobs entry.
       const raw: Record<string, unknown> = {};

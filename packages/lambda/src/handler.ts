@@ -157,7 +157,7 @@ export function createHandler(options: HandlerOptions = {}) {
       onProgress: (p) => {
         progress = p;
       },
-      ...pick(o, ["method", "level", "equalParts", "assembly", "copyMinSize", "onMissing", "duplicates", "zip64", "allowEmpty"] as const),
+      ...pick(o, ["method", "level", "equalParts", "assembly", "copyMinSize", "onMissing", "duplicates", "zip64", "allowEmpty", "verify"] as const),
       ...(password !== undefined ? { password } : {}),
     };
     const name = nameMapper(o);

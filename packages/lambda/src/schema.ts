@@ -127,6 +127,8 @@ const options = z.strictObject({
   /** Prepended to every entry name (a folder inside the archive, e.g. "export-2024/"). */
   namePrefix: z.string().optional(),
   password: password.optional(),
+  /** After the upload, check the archive's structure with verifyS3Zip; the report is `verify` in the response. */
+  verify: z.boolean().optional(),
 });
 
 /** zod schema of the event. Exported for tooling (e.g. generating a JSON Schema). */
