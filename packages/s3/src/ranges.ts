@@ -11,8 +11,12 @@ export interface ReadRangeOptions {
   signal: AbortSignal;
   /** Resumes of a body cut mid-way, each a ranged GET from the next byte. */
   resumes: number;
-  /** Receives each chunk as it arrives, in order (called before the promise resolves). */
-  onChunk: (chunk: Buffer) => void;
+  /**
+   * Receives each chunk as it arrives, in order (called before the promise resolves). A returned
+   * promise is awaited before the next chunk (backpressure); a failure of the consumer is rethrown
+   * as it is, never taken for a cut body.
+   */
+  onChunk: (chunk: Buffer) => void | Promise<void>;
   /** Called when a cut body is resumed. */
   onResume?: () => void;
 }
@@ -63,6 +67,7 @@ export async function readRange(client: S3Client, o: ResolvedObject, start: numb
       await delay(100 * 2 ** attempt, opts.signal);
       continue;
     }
+    let consuming = false;
     try {
       for await (const chunk of chunksOf(body)) {
         if (filled + chunk.length > len) {
@@ -70,12 +75,15 @@ export async function readRange(client: S3Client, o: ResolvedObject, start: numb
         }
         if (chunk.length === 0) continue;
         filled += chunk.length;
-        opts.onChunk(chunk);
+        consuming = true;
+        const pending = opts.onChunk(chunk);
+        if (pending !== undefined) await pending;
+        consuming = false;
       }
       if (filled === len) return;
       throw new Error(`body ended after ${filled} of ${len} bytes`);
     } catch (err) {
-      if (err instanceof S3ZipError) throw err;
+      if (consuming || err instanceof S3ZipError) throw err;
       if (opts.signal.aborted || isAbortError(err)) throw cancelled(err);
       // A body cut mid-way: resume from the next byte, still pinned by If-Match.
       if (attempt++ >= opts.resumes) throw mapS3Error(err, "ERR_S3_READ", where);
