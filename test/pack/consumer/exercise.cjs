@@ -4,7 +4,7 @@
 // Environment: S3_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, PACK_BUCKET
 // (objects under src/), PACK_TREE (a local folder to zip).
 "use strict";
-const { S3Client, GetObjectCommand } = require("@aws-sdk/client-s3");
+const { testClient, download } = require("./s3.cjs");
 const { createWriteStream, mkdirSync, writeFileSync } = require("node:fs");
 const { Writable } = require("node:stream");
 const { pipeline } = require("node:stream/promises");
@@ -15,13 +15,7 @@ async function exercise({ core, s3, lambda, cli }, tag) {
   const out = path.resolve("out", tag);
   mkdirSync(out, { recursive: true });
   const bucket = env.PACK_BUCKET;
-  const client = new S3Client({
-    region: env.AWS_REGION,
-    endpoint: env.S3_ENDPOINT,
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  const client = testClient(env);
   const results = { archives: {} };
 
   // @zipstream/core: a local archive.
@@ -72,11 +66,6 @@ async function exercise({ core, s3, lambda, cli }, tag) {
   results.archives.cli = `${out}/cli.zip`;
 
   writeFileSync(`${out}/results.json`, JSON.stringify(results, null, 2));
-}
-
-async function download(client, bucket, key, file) {
-  const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  await pipeline(got.Body, createWriteStream(file));
 }
 
 module.exports = { exercise };

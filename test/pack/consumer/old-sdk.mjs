@@ -1,21 +1,13 @@
 // A consumer that pins the lowest @aws-sdk/client-s3 that @zipstream/s3 supports: its own
-// S3Client goes into zipS3Keys (one SDK copy in node_modules).
-import { S3Client, GetObjectCommand } from "@aws-sdk/client-s3";
+// S3Client (s3.cjs requires the consumer's SDK) goes into zipS3Keys.
 import { zipS3Keys } from "@zipstream/s3";
-import { createWriteStream, mkdirSync } from "node:fs";
-import { pipeline } from "node:stream/promises";
+import { mkdirSync } from "node:fs";
+import { testClient, download } from "./s3.cjs";
 
-const env = process.env;
-const client = new S3Client({
-  region: env.AWS_REGION,
-  endpoint: env.S3_ENDPOINT,
-  forcePathStyle: true,
-  requestChecksumCalculation: "WHEN_REQUIRED",
-  responseChecksumValidation: "WHEN_REQUIRED",
-});
+const bucket = process.env.PACK_BUCKET;
+const client = testClient();
 const key = "old-sdk/s3.zip";
-const result = await zipS3Keys({ client, src: { bucket: env.PACK_BUCKET, prefix: "src/" }, dest: { bucket: env.PACK_BUCKET, key } });
+const result = await zipS3Keys({ client, src: { bucket, prefix: "src/" }, dest: { bucket, key } });
 mkdirSync("out", { recursive: true });
-const got = await client.send(new GetObjectCommand({ Bucket: env.PACK_BUCKET, Key: key }));
-await pipeline(got.Body, createWriteStream("out/old-sdk.zip"));
+await download(client, bucket, key, "out/old-sdk.zip");
 console.log(JSON.stringify({ entries: result.entries }));
