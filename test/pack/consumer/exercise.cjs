@@ -35,6 +35,7 @@ async function exercise({ core, s3, lambda, cli }, tag) {
   const s3Key = `${tag}/s3.zip`;
   const r = await s3.zipS3Keys({ client, src: { bucket, prefix: "src/" }, dest: { bucket, key: s3Key } });
   results.s3Entries = r.entries;
+  results.s3Assembly = r.assembly;
   await download(client, bucket, s3Key, `${out}/s3.zip`);
   results.archives.s3 = `${out}/s3.zip`;
 
@@ -57,6 +58,7 @@ async function exercise({ core, s3, lambda, cli }, tag) {
     { awsRequestId: `pack-${tag}`, functionName: "pack", memoryLimitInMB: "1024", getRemainingTimeInMillis: () => 600_000 },
   );
   results.lambdaEntries = lr.entries;
+  results.lambdaAssembly = lr.assembly;
   await download(client, bucket, lambdaKey, `${out}/lambda.zip`);
   results.archives.lambda = `${out}/lambda.zip`;
 

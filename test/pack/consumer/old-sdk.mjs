@@ -10,4 +10,4 @@ const key = "old-sdk/s3.zip";
 const result = await zipS3Keys({ client, src: { bucket, prefix: "src/" }, dest: { bucket, key } });
 mkdirSync("out", { recursive: true });
 await download(client, bucket, key, "out/old-sdk.zip");
-console.log(JSON.stringify({ entries: result.entries }));
+console.log(JSON.stringify({ entries: result.entries, assembly: result.assembly }));
