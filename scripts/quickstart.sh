@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Node (>= 22.12) and pnpm that setup.sh chose or fetched into .tmp/.
+# shellcheck source=scripts/toolchain.sh
+source scripts/toolchain.sh
 bash infra/local-s3/start.sh
 # shellcheck disable=SC1091
 source .local-s3/env

