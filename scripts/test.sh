@@ -81,13 +81,14 @@ trap cleanup EXIT
 
 VITEST="$ROOT/node_modules/vitest/vitest.mjs"
 failed_projects=()
-run_project() { # name dir node [tag]
+run_project() { # name dir node [tag] [extra vitest args...]
   local name=$1 dir=$2 node=$3 tag=${4:-}
+  shift 4 2>/dev/null || shift $#
   local out="$RESULTS/${name}${tag}.json"
   log "── $name${tag:+ ($tag)} ($dir) on $("$node" --version)"
   local t0=$SECONDS
   # That Node first on PATH too, so processes the suite spawns by name run on it as well.
-  (cd "$dir" && PATH="$(dirname "$node"):$PATH" "$node" "$VITEST" run --reporter=default --reporter=json --outputFile.json="$out")
+  (cd "$dir" && PATH="$(dirname "$node"):$PATH" "$node" "$VITEST" run --reporter=default --reporter=json --outputFile.json="$out" "$@")
   local rc=$?
   log "── $name${tag:+ ($tag)}: exit $rc in $((SECONDS - t0)) s"
   if [ $rc -ne 0 ]; then failed_projects+=("$name$tag"); fi
@@ -97,7 +98,7 @@ run_project() { # name dir node [tag]
 for p in "${PROJECTS[@]}"; do
   name=${p%%:*}; dir=${p#*:}
   if [ -n "${ZIPSTREAM_TEST_ONLY:-}" ] && [[ " $ZIPSTREAM_TEST_ONLY " != *" $name "* ]]; then continue; fi
-  run_project "$name" "$dir" "$NODE24"
+  run_project "$name" "$dir" "$NODE24" ""
 done
 
 # The oldest supported Node for the library packages.
@@ -110,7 +111,13 @@ if [ "${ZIPSTREAM_SKIP_NODE22:-0}" != 1 ]; then
     if [ -z "$node22" ]; then
       node22=$(zs_node 22) || { log "could not get Node 22"; failed_projects+=("node22"); break; }
     fi
-    run_project "$name" "$dir" "$node22" "@node22"
+    # The two heaviest s3 files test sizes (a 4.5 GB archive, 70,000 objects), not the runtime:
+    # they run on Node 24 only, which keeps CI well under 40 minutes.
+    if [ "$name" = s3 ]; then
+      run_project "$name" "$dir" "$node22" "@node22" --exclude test/big.test.ts --exclude test/many.test.ts
+    else
+      run_project "$name" "$dir" "$node22" "@node22"
+    fi
   done
 fi
 
