@@ -10,7 +10,7 @@ import {
   type ZipEntryInfo,
 } from "@zipstream/core";
 import type { CrcSource } from "./checksums.js";
-import { COPY_MIN_SIZE_WITH_CHECKSUMS, assembleByCopy, defaultCopyMinSize, layoutForPlan, planFor } from "./copy-assembly.js";
+import { COPY_MIN_SIZE_WITHOUT_CHECKSUMS, COPY_MIN_SIZE_WITH_CHECKSUMS, assembleByCopy, defaultCopyMinSize, layoutForPlan, planFor } from "./copy-assembly.js";
 import { S3ZipError } from "./errors.js";
 import { JobState, checkDestFree } from "./multipart.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
@@ -106,7 +106,8 @@ export interface ZipS3Options {
    *   pass (bytes read, never re-uploaded). Rejects with ERR_S3_COPY_UNSUPPORTED, naming the
    *   reason, before anything is written, when the job cannot be copied: deflate, a password,
    *   `equalParts`, or no member of at least `copyMinSize` (5 MiB by default).
-   * - "auto": "copy" when it applies, else "stream".
+   * - "auto": "copy" when it applies and a member reaches `copyMinSize` (16 MiB by default, a size
+   *   copying pays for on any server), else "stream".
    */
   assembly?: Assembly;
   /**
@@ -251,8 +252,8 @@ async function run(options: ZipS3Options, method: "store" | "deflate", signal: A
 
   const mtime = new Date();
   const entries: ZipEntry[] = objects.map((o) => ({ name: o.name, size: o.size, mtime: o.lastModified ?? mtime }));
-  const reason = copyUnsupported(options, method, objects);
   const assembly = options.assembly ?? "auto";
+  const reason = copyUnsupported(options, method, objects, assembly === "copy");
   if (assembly === "copy" && reason !== undefined) {
     throw new S3ZipError("ERR_S3_COPY_UNSUPPORTED", `assembly "copy" cannot build this archive: ${reason}; nothing was written`, { bucket: dest.bucket, key: dest.key });
   }
@@ -288,7 +289,7 @@ export function planAssemblyReport(
 ): AssemblyReport {
   const method = options.method ?? "store";
   const total = objects.reduce((n, o) => n + o.size, 0);
-  const reason = copyUnsupported(options, method, objects);
+  const reason = copyUnsupported(options, method, objects, options.assembly === "copy");
   if (options.assembly === "stream" || reason !== undefined) {
     return { assembly: "stream", reason: options.assembly === "stream" ? "assembly is \"stream\"" : reason, bytesCopied: 0, bytesToRead: { withChecksums: total, withoutChecksums: total } };
   }
@@ -313,12 +314,17 @@ export function planAssemblyReport(
   };
 }
 
-/** Why copy assembly cannot build this job, or undefined when it can. */
-function copyUnsupported(o: Pick<ZipS3Options, "password" | "equalParts" | "copyMinSize">, method: "store" | "deflate", objects: { size: number }[]): string | undefined {
+/**
+ * Why copy assembly cannot build this job, or undefined when it can. Asked for explicitly
+ * (`forced`), a member of S3's 5 MiB part minimum suffices; `"auto"` copies only when a member
+ * reaches 16 MiB (the threshold that pays on any server, with or without checksums), so that it
+ * never trades a stream for a copy assembly that copies nothing.
+ */
+function copyUnsupported(o: Pick<ZipS3Options, "password" | "equalParts" | "copyMinSize">, method: "store" | "deflate", objects: { size: number }[], forced: boolean): string | undefined {
   if (method !== "store") return `method is "${method}" (only stored members are the source objects' own bytes)`;
   if (o.password !== undefined) return "a password is set (encrypted members differ from the source bytes)";
   if (o.equalParts) return "equalParts is set (copied parts have the members' sizes)";
-  const min = o.copyMinSize ?? COPY_MIN_SIZE_WITH_CHECKSUMS;
+  const min = o.copyMinSize ?? (forced ? COPY_MIN_SIZE_WITH_CHECKSUMS : COPY_MIN_SIZE_WITHOUT_CHECKSUMS);
   if (!objects.some((x) => x.size >= min)) return `no member is at least copyMinSize (${min} bytes)`;
   return undefined;
 }

@@ -72,6 +72,7 @@ it("zips objects into an archive over 4 GiB with flat memory, read back by exter
   let res;
   try {
     res = await zipS3Keys({
+      assembly: "stream", // the streaming pipeline past 4 GiB (copy assembly: copy.test.ts)
       client,
       src: Array.from({ length: OBJECTS }, (_, n) => ({ bucket: src, key: `big/part-${n % DISTINCT}.bin`, name: `member-${n}.bin` })),
       dest: { bucket: out, key: "big.zip" },

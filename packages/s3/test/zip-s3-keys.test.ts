@@ -70,6 +70,8 @@ describe("zipS3Keys round trips (checked by external readers)", () => {
       src: { bucket: src, prefix: "photos/" },
       dest: { bucket: out, key: "photos.zip", tags: { job: "t" } },
       partSize: 5 * MiB,
+      // The streaming pipeline itself (copy assembly has its own tests in copy.test.ts).
+      assembly: "stream",
       prefetch: { objects: 3, bytes: 16 * MiB, rangeSize: 6 * MiB },
       onEntry: (e) => seen.push(e),
       onProgress: (p) => (last = p),
@@ -299,6 +301,7 @@ describe("zipS3Keys prefetch", () => {
       client: c,
       src: { bucket: src, prefix: "photos/" },
       dest: { bucket: out, key: "prefetch.zip" },
+      assembly: "stream",
       prefetch: { objects: 2, bytes: 13 * MiB, rangeSize: 6 * MiB },
     });
     c.destroy();
@@ -327,6 +330,7 @@ describe("zipS3Keys and the caller's signal", () => {
             src: { bucket: src, prefix: "photos/" },
             dest: { bucket: out, key: `shared-signal-${i}.zip` },
             partSize: 5 * MiB,
+            assembly: "stream",
             concurrency: 8,
             prefetch: { objects: 8, rangeSize: 2 * MiB },
             signal: ac.signal,
