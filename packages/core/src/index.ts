@@ -17,6 +17,7 @@ export { crc32Combine, crc32Concat } from "./crc32.js";
 export { ZipError, isZipError, type ZipErrorCode, type ZipErrorOptions } from "./errors.js";
 export type * from "./types.js";
 export { dosDateTime } from "./records.js";
+export { printableName } from "./names.js";
 
 /** CRC-32 (the ZIP polynomial) of `data`, continuing from `value` (default 0). Uses `zlib.crc32`. */
 export function crc32(data: Uint8Array | string, value = 0): number {

@@ -8,30 +8,82 @@ export function utf8(s: string): Uint8Array {
 }
 
 /**
- * Validates an entry name and returns its UTF-8 bytes. Rejects (ERR_INVALID_NAME): empty,
- * absolute (`/x`, `C:`), a `..` segment, a backslash, NUL, or more than 65,535 bytes.
+ * Validates an entry name and returns the name to write. Rejects (ERR_INVALID_NAME): empty,
+ * absolute (`/x`, `C:`), a `..` segment, a last segment `.` (`.`, `a/.`: the directory itself,
+ * not a member), a backslash, NUL, or more than 65,535 bytes (checked later, on the bytes).
+ *
+ * Empty and `.` segments are collapsed (`a//b`, `./a`, `a/./b` are written `a/b`, `a`, `a/b`):
+ * every extractor resolves them that way, so the archive lists what extraction creates and the
+ * duplicate check compares the paths that land on disk. Collapsing rather than rejecting keeps
+ * legal S3 keys such as `reports//summary.csv` (a prefix joined with a leading `/`) zippable.
  * Directories get their trailing `/` here.
  */
 export function checkName(name: string, isDirectory: boolean): string {
   if (typeof name !== "string") throw new ZipError("ERR_INVALID_NAME", "entry name must be a string", { entry: String(name) });
   const fail = (why: string): never => {
-    throw new ZipError("ERR_INVALID_NAME", `invalid entry name ${JSON.stringify(name.slice(0, 200))}: ${why}`, { entry: name });
+    throw new ZipError("ERR_INVALID_NAME", `invalid entry name ${quoteName(name.slice(0, 200))}: ${why}`, { entry: name });
   };
   if (name.length === 0) fail("empty");
   if (name.includes("\0")) fail("contains NUL");
   if (name.includes("\\")) fail("contains a backslash (use '/')");
   if (name.startsWith("/")) fail("absolute path");
-  if (/^[A-Za-z]:/.test(name)) fail("absolute path (drive letter)");
-  let n = name;
-  if (isDirectory) {
-    if (!n.endsWith("/")) n += "/";
-  } else if (n.endsWith("/")) {
-    fail("a file name cannot end with '/'");
+  if (!isDirectory && name.endsWith("/")) fail("a file name cannot end with '/'");
+  const body = name.endsWith("/") ? name.slice(0, -1) : name;
+  const segments = body.split("/");
+  const last = segments[segments.length - 1];
+  if (last === ".") fail("its last segment is '.' (the directory itself)");
+  let kept = 0;
+  for (const seg of segments) {
+    if (seg === "..") fail("contains a '..' segment");
+    if (seg !== "" && seg !== ".") segments[kept++] = seg;
   }
-  const body = isDirectory ? n.slice(0, -1) : n;
-  if (body.length === 0) fail("empty");
-  for (const seg of body.split("/")) if (seg === "..") fail("contains a '..' segment");
-  return n;
+  if (kept === 0) fail("empty once '.' and empty segments are removed");
+  const n = kept === segments.length ? body : segments.slice(0, kept).join("/");
+  // After collapsing: "./C:/x" must not become a drive-letter path.
+  if (/^[A-Za-z]:/.test(n)) fail("absolute path (drive letter)");
+  return isDirectory ? n + "/" : n;
+}
+
+/**
+ * Characters escaped by {@link printableName}: C0 controls (U+0000-U+001F: newline, ESC...), DEL,
+ * C1 controls (U+0080-U+009F: U+009B is an 8-bit CSI to some terminals), the bidirectional
+ * controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069: they reorder the rest of the
+ * line, so `txt.exe` can show as `exe.txt`), the line and paragraph separators U+2028/U+2029,
+ * lone surrogates (not encodable as UTF-8), and the backslash (so that the escaping is
+ * unambiguous).
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, "g");
+const SHORT_ESCAPES: Record<string, string> = { "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * A name (or any string from outside, such as an S3 key) made safe to print on a terminal or in
+ * a log line: newline, carriage return, tab and backslash become `\n`, `\r`, `\t`, `\\`;
+ * every other control character (C0, DEL, C1), bidirectional control, line or paragraph
+ * separator and lone surrogate becomes `\uXXXX` (JSON's notation). Everything else, including
+ * any other non-ASCII text, is kept as is, so an ordinary name prints unchanged. The result
+ * cannot move the cursor, clear the screen, start an escape sequence, reorder the line or break
+ * it in two. For display only: never use the result as a name.
+ */
+export function printableName(name: string): string {
+  if (!UNPRINTABLE.test(name)) return name;
+  return name.replace(UNPRINTABLE_ALL, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** A name in double quotes for an error message, escaped by {@link printableName}. */
+export function quoteName(name: string): string {
+  return `"${printableName(name).replaceAll('"', '\\"')}"`;
+}
+
+/**
+ * The key under which two names collide on a case-insensitive, Unicode-normalising file system
+ * (APFS and HFS+ on macOS, NTFS and FAT on Windows): lower case, then Unicode NFC, so `A.txt`
+ * and `a.txt`, and `é` precomposed (U+00E9) and decomposed (`e` U+0301), share a key. Simple
+ * lower-casing, not full case folding: `ß` and `ss` stay apart, as they do on NTFS.
+ */
+export function portableKey(name: string): string {
+  // ASCII: lower-casing alone is exact, and skips ICU's normalisation.
+  return /^[\x00-\x7f]*$/.test(name) ? name.toLowerCase() : name.toLowerCase().normalize("NFC");
 }
 
 /** Throws ERR_INVALID_NAME when the UTF-8 name is over the 16-bit length field. */
@@ -137,10 +189,15 @@ export class NameTable {
   }
 
   has(name: Uint8Array, hash = hashBytes(name)): boolean {
+    return this.find(name, hash) !== EMPTY;
+  }
+
+  /** The stored position of an equal name, or 0xFFFFFFFF when there is none. */
+  find(name: Uint8Array, hash = hashBytes(name)): number {
     for (let i = hash & this.mask; ; i = (i + 1) & this.mask) {
       const pos = this.positions[i];
-      if (pos === EMPTY) return false;
-      if (this.hashes[i] === hash && equalBytes(this.nameAt(pos), name)) return true;
+      if (pos === EMPTY) return EMPTY;
+      if (this.hashes[i] === hash && equalBytes(this.nameAt(pos), name)) return pos;
     }
   }
 

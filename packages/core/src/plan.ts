@@ -7,7 +7,7 @@
  */
 import zlib from "node:zlib";
 import { ZipError } from "./errors.js";
-import { ByteStore, NameTable, checkName, checkNameLength, hashBytes, renamed, utf8 } from "./names.js";
+import { ByteStore, NameTable, checkName, checkNameLength, hashBytes, portableKey, quoteName, renamed, utf8 } from "./names.js";
 import {
   CENTRAL_HEADER_FIXED,
   DATA_DESCRIPTOR_32,
@@ -43,7 +43,7 @@ import {
   zip64ExtraLocal,
 } from "./records.js";
 import { AES_EXTRA_LENGTH, AES_OVERHEAD, aesExtraField } from "./aes/index.js";
-import type { DuplicatePolicy, EntryType, Zip64Mode, ZipEntry, ZipMethod, ZipOptions, ZipSource, ZipSourceFactory } from "./types.js";
+import type { CollisionMode, DuplicatePolicy, EntryType, Zip64Mode, ZipEntry, ZipMethod, ZipOptions, ZipSource, ZipSourceFactory } from "./types.js";
 
 export { AES_EXTRA_LENGTH, AES_OVERHEAD };
 
@@ -60,6 +60,8 @@ export interface ResolvedOptions {
   zip64: Zip64Mode;
   comment: Uint8Array;
   duplicates: DuplicatePolicy;
+  collisions: CollisionMode;
+  allowUnsafeSymlinks: boolean;
   password: string | undefined;
   defaultMtime: Date;
   highWaterMark: number;
@@ -90,6 +92,8 @@ export function resolveOptions(options: ZipOptions | undefined): ResolvedOptions
   if (!Number.isInteger(level) || level < 0 || level > 9) throw optionError("level", "must be an integer 0-9");
   const zip64 = oneOf("zip64", o.zip64, ["auto", "always", "never"] as const, "auto");
   const duplicates = oneOf("duplicates", o.duplicates, ["error", "rename", "allow"] as const, "error");
+  const collisions = oneOf("collisions", o.collisions, ["portable", "exact"] as const, "portable");
+  if (o.allowUnsafeSymlinks !== undefined && typeof o.allowUnsafeSymlinks !== "boolean") throw optionError("allowUnsafeSymlinks", "must be a boolean");
   if (o.comment !== undefined && typeof o.comment !== "string") throw optionError("comment", "must be a string");
   const comment = utf8(o.comment ?? "");
   if (comment.length > MAX_UINT16) throw optionError("comment", "is over 65,535 bytes in UTF-8");
@@ -111,6 +115,8 @@ export function resolveOptions(options: ZipOptions | undefined): ResolvedOptions
     zip64,
     comment,
     duplicates,
+    collisions,
+    allowUnsafeSymlinks: o.allowUnsafeSymlinks ?? false,
     password: o.password,
     defaultMtime: o.defaultMtime ?? new Date(),
     highWaterMark: hwm,
@@ -152,7 +158,38 @@ const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 
 function entryError(name: string, why: string): ZipError {
-  return new ZipError("ERR_INVALID_ENTRY", `entry ${JSON.stringify(name)}: ${why}`, { entry: name });
+  return new ZipError("ERR_INVALID_ENTRY", `entry ${quoteName(name)}: ${why}`, { entry: name });
+}
+
+const FILE_TYPE_NAMES: Record<number, string> = {
+  0o010000: "FIFO",
+  0o020000: "character device",
+  0o040000: "directory",
+  0o060000: "block device",
+  0o100000: "regular file",
+  0o120000: "symlink",
+  0o140000: "socket",
+};
+
+/**
+ * Why a symlink target is unsafe, or undefined when it stays inside the archive: absolute
+ * (`/x`, `C:`, `\\server`), NUL, or a `..` that climbs above the archive's root from the link's
+ * own directory at any point (`a/l` -> `../x` is fine, `a/l` -> `../../x` is not). Backslashes
+ * count as separators, as Windows extractors read them.
+ */
+export function unsafeSymlinkTarget(linkName: string, target: string): string | undefined {
+  if (target.length === 0) return "its target is empty";
+  if (target.includes("\0")) return "its target contains NUL";
+  if (/^[\\/]/.test(target) || /^[A-Za-z]:/.test(target)) return `its target ${quoteName(target)} is absolute`;
+  let depth = linkName.split("/").length - 1;
+  for (const seg of target.split(/[\\/]/)) {
+    if (seg === "..") {
+      if (--depth < 0) return `its target ${quoteName(target)} leads out of the archive`;
+    } else if (seg !== "" && seg !== ".") {
+      depth++;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -217,7 +254,7 @@ export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions, dataless 
     else if (source instanceof Uint8Array) buffered = source;
     if (buffered !== undefined) {
       if (size !== undefined && size !== buffered.length) {
-        throw new ZipError("ERR_SIZE_MISMATCH", `entry ${JSON.stringify(name)}: declared size ${size} but the source has ${buffered.length} bytes`, { entry: name });
+        throw new ZipError("ERR_SIZE_MISMATCH", `entry ${quoteName(name)}: declared size ${size} but the source has ${buffered.length} bytes`, { entry: name });
       }
       size = buffered.length;
     }
@@ -229,7 +266,20 @@ export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions, dataless 
       defaultPerm = 0o777;
     }
   }
-  const mode = entry.mode === undefined ? typeBits | defaultPerm : (entry.mode & S_IFMT) === 0 ? typeBits | entry.mode : entry.mode;
+  // Only `type` decides what an entry is: other type bits in `mode` would make extractors create a
+  // link (S_IFLNK on a file), a device or a FIFO out of an entry that was checked as something else.
+  const givenType = entry.mode === undefined ? 0 : entry.mode & S_IFMT;
+  if (givenType !== 0 && givenType !== typeBits) {
+    bad(`mode ${entry.mode!.toString(8)} has the file type bits of a ${FILE_TYPE_NAMES[givenType] ?? `type ${givenType.toString(8)}`}, not a ${type} (use type: "symlink" for a link)`);
+  }
+  // A dataless entry (layoutZip) without its target is checked by the writer, which has it.
+  if (type === "symlink" && !opts.allowUnsafeSymlinks && !(dataless && source === undefined)) {
+    if (buffered === undefined) bad("a symlink's target must be a string or Uint8Array, so that it can be checked (or set allowUnsafeSymlinks)");
+    const target = typeof source === "string" ? source : Buffer.from(buffered!.buffer, buffered!.byteOffset, buffered!.byteLength).toString("utf8");
+    const why = unsafeSymlinkTarget(name, target);
+    if (why !== undefined) bad(`${why} (set allowUnsafeSymlinks to write it anyway)`);
+  }
+  const mode = entry.mode === undefined ? typeBits | defaultPerm : typeBits | entry.mode;
   return {
     name,
     type,
@@ -250,17 +300,25 @@ export function normalizeEntry(entry: ZipEntry, opts: ResolvedOptions, dataless 
 
 /**
  * Duplicate-name policy over compact storage. The names live in the writer's central directory
- * store (or, for the predictor, in a private byte store).
+ * store (or, for the predictor, in a private byte store). Under `collisions: "portable"` the
+ * table holds hashes of {@link portableKey}s, and a hash match is confirmed by computing the
+ * stored name's key again, so no key is ever stored. Also refuses, unless
+ * `allowUnsafeSymlinks`, an entry placed beneath an earlier symlink entry.
  */
 export class NameRegistry {
   private readonly table: NameTable;
   private readonly own: ByteStore | undefined;
+  private readonly policy: DuplicatePolicy;
+  private readonly portable: boolean;
+  private readonly nameAt: (pos: number) => Uint8Array;
+  /** Keys of the symlink entries so far (undefined when unsafe symlinks are allowed). */
+  private readonly links: Set<string> | undefined;
 
   /** @param nameAt reads back a name from its stored position (writer: from central records). */
-  constructor(
-    private readonly policy: DuplicatePolicy,
-    nameAt?: (pos: number) => Uint8Array,
-  ) {
+  constructor(opts: Pick<ResolvedOptions, "duplicates" | "collisions" | "allowUnsafeSymlinks">, nameAt?: (pos: number) => Uint8Array) {
+    this.policy = opts.duplicates;
+    this.portable = opts.collisions === "portable";
+    this.links = opts.allowUnsafeSymlinks ? undefined : new Set();
     if (nameAt === undefined) {
       const own = new ByteStore();
       this.own = own;
@@ -269,27 +327,73 @@ export class NameRegistry {
         return own.view(pos + 2, len[0] | (len[1] << 8));
       };
     }
-    this.table = new NameTable(nameAt);
+    this.nameAt = nameAt;
+    const read = nameAt;
+    this.table = new NameTable(this.portable ? (pos) => utf8(portableKey(decodeName(read(pos)))) : read);
+  }
+
+  /** The bytes compared for `name` (its UTF-8 bytes, or its portable key's). */
+  private keyBytes(name: string, bytes: Uint8Array): Uint8Array {
+    if (!this.portable) return bytes;
+    const key = portableKey(name);
+    return key === name ? bytes : utf8(key);
   }
 
   /**
    * Applies the policy: returns the final name and its bytes. Throws ERR_DUPLICATE_NAME under
    * "error". Under "rename", "a.txt" becomes "a (1).txt", then "a (2).txt", ...
    */
-  resolve(name: string): { name: string; bytes: Uint8Array; hash: number } {
+  resolve(name: string, type: EntryType = "file"): { name: string; bytes: Uint8Array; hash: number } {
     let bytes = utf8(name);
     checkNameLength(name, bytes);
+    const out = this.resolveName(name, bytes);
+    if (this.links !== undefined) this.checkLinks(out.name, type);
+    return out;
+  }
+
+  private resolveName(name: string, bytes: Uint8Array): { name: string; bytes: Uint8Array; hash: number } {
     if (this.policy === "allow") return { name, bytes, hash: 0 };
-    let hash = hashBytes(bytes);
-    if (!this.table.has(bytes, hash)) return { name, bytes, hash };
-    if (this.policy === "error") throw new ZipError("ERR_DUPLICATE_NAME", `duplicate entry name ${JSON.stringify(name)}`, { entry: name });
+    let key = this.keyBytes(name, bytes);
+    let hash = hashBytes(key);
+    const found = this.table.find(key, hash);
+    if (found === NOT_FOUND) return { name, bytes, hash };
+    if (this.policy === "error") {
+      const earlier = decodeName(this.nameAt(found));
+      throw new ZipError(
+        "ERR_DUPLICATE_NAME",
+        earlier === name
+          ? `duplicate entry name ${quoteName(name)}`
+          : `entry name ${quoteName(name)} collides with ${quoteName(earlier)}: one file on case-insensitive or Unicode-normalising file systems (macOS, Windows); collisions: "exact" compares bytes only`,
+        { entry: name },
+      );
+    }
     for (let n = 1; ; n++) {
       const candidate = renamed(name, n);
       bytes = utf8(candidate);
       checkNameLength(candidate, bytes);
-      hash = hashBytes(bytes);
-      if (!this.table.has(bytes, hash)) return { name: candidate, bytes, hash };
+      key = this.keyBytes(candidate, bytes);
+      hash = hashBytes(key);
+      if (!this.table.has(key, hash)) return { name: candidate, bytes, hash };
     }
+  }
+
+  /**
+   * Refuses an entry beneath a symlink entry: an extractor that follows `l` (a link to `..`)
+   * writes `l/x` outside the directory the link was judged from. Links are recorded as they are
+   * resolved: a later failure fails the whole archive anyway.
+   */
+  private checkLinks(name: string, type: EntryType): void {
+    const links = this.links!;
+    const key = this.portable ? portableKey(name) : name;
+    if (links.size > 0) {
+      for (let i = key.indexOf("/"); i >= 0 && i < key.length - 1; i = key.indexOf("/", i + 1)) {
+        const parent = key.slice(0, i);
+        if (links.has(parent)) {
+          throw new ZipError("ERR_INVALID_ENTRY", `entry ${quoteName(name)}: it is beneath the symlink entry ${quoteName(name.slice(0, i))} (set allowUnsafeSymlinks to write it anyway)`, { entry: name });
+        }
+      }
+    }
+    if (type === "symlink") links.add(key);
   }
 
   /** Records a name once its entry is committed; `pos` locates it for `nameAt`. */
@@ -308,6 +412,12 @@ export class NameRegistry {
   get memoryBytes(): number {
     return this.table.capacityBytes + (this.own?.capacity ?? 0);
   }
+}
+
+const NOT_FOUND = 0xffffffff;
+
+function decodeName(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,14 +716,14 @@ function* placeEntries(
   dataless: boolean,
 ): Generator<Placed | string, { count: number; end: number; cdSize: number } | undefined> {
   const mode = opts.zip64;
-  const names = new NameRegistry(opts.duplicates);
+  const names = new NameRegistry(opts);
   let offset = 0;
   let cdSize = 0;
   let count = 0;
   let known = true;
   for (const entry of entries) {
     const n = normalizeEntry(entry, opts, dataless);
-    const resolved = names.resolve(n.name);
+    const resolved = names.resolve(n.name, n.type);
     names.commit(resolved.hash, resolved.bytes);
     count++;
     const overhead = n.password !== undefined ? AES_OVERHEAD : 0;

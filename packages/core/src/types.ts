@@ -15,13 +15,18 @@ export type ZipSourceFactory = () => ZipSource | Promise<ZipSource>;
 export type ZipMethod = "store" | "deflate";
 export type Zip64Mode = "auto" | "always" | "never";
 export type DuplicatePolicy = "error" | "rename" | "allow";
+/** How entry names are compared for {@link ZipOptions.duplicates}; see {@link ZipOptions.collisions}. */
+export type CollisionMode = "portable" | "exact";
 export type EntryType = "file" | "directory" | "symlink";
 
 /** One member of the archive. */
 export interface ZipEntry {
   /** Path inside the archive, `/`-separated, UTF-8. A directory's trailing `/` is added if missing. */
   name: string;
-  /** The member's bytes (or, for a symlink, its target). Exactly one of `source` or `path` for files. */
+  /**
+   * The member's bytes (or, for a symlink, its target: a string or Uint8Array, checked up front,
+   * see {@link ZipOptions.allowUnsafeSymlinks}). Exactly one of `source` or `path` for files.
+   */
   source?: ZipSource | ZipSourceFactory;
   /**
    * A local file. Opened when the entry's turn comes, or early (at most 8 files and 2 MiB of first
@@ -45,7 +50,13 @@ export interface ZipEntry {
   crc32?: number;
   /** Modification time; default: the time the archive started. */
   mtime?: Date;
-  /** Unix mode (permission bits, optionally with file type bits); default 0o644 files, 0o755 directories, 0o777 symlinks. */
+  /**
+   * Unix mode: permission bits, optionally with the file type bits of the entry's `type`
+   * (`S_IFREG` 0o100000 for a file, `S_IFDIR` 0o040000 for a directory, `S_IFLNK` 0o120000 for a
+   * symlink), which are added when absent. Other type bits fail with ERR_INVALID_ENTRY: a file
+   * with `S_IFLNK` would be extracted as a link, and devices, FIFOs and sockets are not archive
+   * members. Default 0o644 files, 0o755 directories, 0o777 symlinks.
+   */
   mode?: number;
   /** Per-entry comment (UTF-8, at most 65,535 bytes). */
   comment?: string;
@@ -96,8 +107,37 @@ export interface ZipOptions {
   comment?: string;
   /** Aborts the stream: the output is destroyed with ERR_ABORTED and open sources are closed. */
   signal?: AbortSignal;
-  /** What to do when two entries share a name. Default "error". */
+  /**
+   * What to do when two entries share a name (compared as `collisions` says, after empty and
+   * `.` segments are collapsed: `a//b`, `./a/b` and `a/./b` are all written as `a/b`). Default
+   * "error" (ERR_DUPLICATE_NAME); "rename" writes `a (1).txt`, `a (2).txt`...; "allow" writes
+   * the names as given. Memory under "error" and "rename": 16-32 bytes per entry (a hash table of
+   * 32-bit hashes and positions; the names are read back from the central directory).
+   */
   duplicates?: DuplicatePolicy;
+  /**
+   * Which names count as the same for `duplicates`. Default "portable": names that are equal
+   * after lower-casing and Unicode NFC normalisation (`A.txt` and `a.txt`; `é` precomposed and
+   * decomposed), because they land on the same file on macOS (APFS, HFS+) and Windows (NTFS),
+   * where extracting the second silently replaces the first. "exact": byte-for-byte UTF-8
+   * comparison only (Linux file systems tell such names apart). Names are always written as
+   * given. Memory: none extra per entry (the normalised name is hashed in place of the name,
+   * and a hash match is confirmed by normalising the stored name again); CPU: one lower-casing
+   * per name, plus one NFC normalisation per non-ASCII name.
+   */
+  collisions?: CollisionMode;
+  /**
+   * Accept symlink entries whose target is absolute (`/etc/passwd`, `C:/x`, `\\server`) or climbs
+   * out of the archive with `..` (`a/link` -> `../../x`), whose target is not a string or
+   * Uint8Array (it cannot be checked up front), and entries placed beneath an earlier symlink
+   * entry (`link/x`, which an extractor following `link` would write elsewhere). Default false:
+   * such entries fail with ERR_INVALID_ENTRY before anything is written, because extracting them
+   * lets the archive write or point outside the directory it is extracted into. Only
+   * `type: "symlink"` entries are ever written as links (a file entry with symlink mode bits is
+   * refused whatever this option says). Memory when false: the names of symlink entries are kept
+   * (in a JS Set, about 50 bytes plus the name per symlink).
+   */
+  allowUnsafeSymlinks?: boolean;
   /** Called as bytes flow (throttled by the writer). */
   onProgress?: (progress: ZipProgress) => void;
   /** Called once per entry after its data (and descriptor) are written. */

@@ -8,7 +8,7 @@ import zlib from "node:zlib";
 import { createAesEncryptorAsync, type AesEncryptor } from "./aes/index.js";
 import { BlockDeflater } from "./deflate.js";
 import { ZipError, isZipError } from "./errors.js";
-import { ByteStore } from "./names.js";
+import { ByteStore, quoteName } from "./names.js";
 import {
   CENTRAL_NAME_OFFSET,
   NameRegistry,
@@ -220,7 +220,7 @@ export class ZipReadable extends Readable {
     const opts = this.#opts;
     const mode = opts.zip64;
     const central = new ByteStore();
-    const names = new NameRegistry(opts.duplicates, (pos) => {
+    const names = new NameRegistry(opts, (pos) => {
       const v = central.view(pos - CENTRAL_NAME_OFFSET + 28, 2);
       return central.view(pos, v[0] | (v[1] << 8));
     });
@@ -258,7 +258,7 @@ export class ZipReadable extends Readable {
       const n = ahead?.entry ?? normalizeEntry(r.value, opts);
       let resolved: ReturnType<NameRegistry["resolve"]>;
       try {
-        resolved = names.resolve(n.name);
+        resolved = names.resolve(n.name, n.type);
         this.#currentName = resolved.name;
         if (mode === "never") {
           if (count + 1 >= MAX_UINT16) throw zip64Required(`entry number ${count + 1} (65,535 or more entries)`, resolved.name);
@@ -313,7 +313,7 @@ export class ZipReadable extends Readable {
     const mode = opts.zip64;
     const entryName = this.#currentName!;
     const fail = (code: string, message: string, cause?: unknown): ZipError =>
-      new ZipError(code, `entry ${JSON.stringify(entryName)}: ${message}`, cause === undefined ? { entry: entryName } : { entry: entryName, cause });
+      new ZipError(code, `entry ${quoteName(entryName)}: ${message}`, cause === undefined ? { entry: entryName } : { entry: entryName, cause });
 
     let reader: SourceReader | undefined;
     let size = n.size;
