@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { printableName } from "@zipstream/core";
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
   JOB_OPTION_NAMES,
@@ -96,8 +97,8 @@ function resultLine(r: JobResult): string {
 
 function dryRunText(r: DryRunReport): string {
   const lines = [`dry run: nothing written. ${r.entries.length} entries -> ${r.dest}`];
-  for (const e of r.entries) lines.push(`  ${String(e.size).padStart(12)}  ${e.name}  <- ${e.source}`);
-  for (const s of r.skipped) lines.push(`  skipped (missing): ${s}`);
+  for (const e of r.entries) lines.push(`  ${String(e.size).padStart(12)}  ${printableName(e.name)}  <- ${printableName(e.source)}`);
+  for (const s of r.skipped) lines.push(`  skipped (missing): ${printableName(s)}`);
   lines.push(`total input: ${formatBytes(r.totalBytes)} (${r.totalBytes} bytes)`);
   lines.push(
     r.predictedSize !== undefined
@@ -238,7 +239,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
         await runBatch(jobs, parallel, async (job, i) => {
           const n = i + 1;
           try {
-            reporter.log(`job ${n}: ${job.src.map((s) => s.text).join(" ")} -> ${job.dest.text}`);
+            reporter.log(`job ${n}: ${job.src.map((s) => printableName(s.text)).join(" ")} -> ${printableName(job.dest.text)}`);
             if (values["dry-run"]) {
               const r = await dryRun(job, { getClient, signal: io.signal, reporter, env: io.env });
               io.stdout.write(values.json ? `${JSON.stringify({ job: n, ok: true, ...r })}\n` : `ok   job ${n} ${dryRunText(r)}\n`);

@@ -4,7 +4,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { predictZipSize, zipStream, type ZipEntry, type ZipEntryInfo, type ZipOptions } from "@zipstream/core";
+import { predictZipSize, printableName, zipStream, type ZipEntry, type ZipEntryInfo, type ZipOptions } from "@zipstream/core";
 import type { S3Dest, S3ObjectRef } from "@zipstream/s3";
 import type { JobOptions } from "./args.js";
 import { UsageError } from "./exit-codes.js";
@@ -213,7 +213,7 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
       zip64: info.zip64,
     });
   };
-  ctx.reporter.start(`${job.src.map((s) => s.text).join(" ")} -> ${job.dest.text}`, {
+  ctx.reporter.start(`${job.src.map((s) => printableName(s.text)).join(" ")} -> ${printableName(job.dest.text)}`, {
     entries: collected.entries.length,
     bytes: totalBytes,
   });

@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { ZipError } from "@zipstream/core";
+import { ZipError, printableName } from "@zipstream/core";
 import { relativeName, zipS3Keys, type S3ObjectRef, type S3Source, type ZipS3Options, type ZipS3Progress, type ZipS3Result } from "@zipstream/s3";
 import { getS3Client } from "./config.js";
 import { invalidEvent, LambdaZipError, type EventIssue } from "./errors.js";
@@ -194,7 +194,7 @@ export function createHandler(options: HandlerOptions = {}) {
       log.error("zip failed", {
         errorCode: err.code,
         error: err.message,
-        ...(err.entry !== undefined ? { entry: err.entry } : {}),
+        ...(err.entry !== undefined ? { entry: printableName(err.entry) } : {}),
         ...(cause instanceof ZipError && cause.code !== err.code ? { causeCode: cause.code } : {}),
         ...progressFields(progress, started),
       });
