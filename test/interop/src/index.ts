@@ -3,7 +3,8 @@
  * compares what each of them saw with what the archive was meant to hold.
  *
  * Readers (see {@link ReaderName}): Info-ZIP `unzip`, 7-Zip, Python `zipfile`, libarchive
- * `bsdtar` (seeking and from a pipe), the JDK's `ZipFile` and `ZipInputStream`, and yauzl.
+ * `bsdtar` (seeking and from a pipe), the JDK's `ZipFile` and `ZipInputStream`, yauzl, The
+ * Unarchiver (`lsar`/`unar`), and Apache Commons Compress (`ZipFile` and `ZipArchiveInputStream`).
  * Each reader is a function `(archive, options) => Promise<ReaderResult>` that throws a
  * {@link InteropError} carrying the tool's own output when the tool rejects the archive.
  *
@@ -24,8 +25,11 @@ import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
 import yauzl from "yauzl";
 
-/** Names of the available readers. `bsdtar-stream` and `java-stream` read front to back from a pipe/stream. */
-export type ReaderName = "unzip" | "7z" | "python" | "bsdtar" | "bsdtar-stream" | "java" | "java-stream" | "yauzl";
+/**
+ * Names of the available readers. `bsdtar-stream`, `java-stream` and `commons-stream` read front
+ * to back from a pipe/stream (local headers and data descriptors only).
+ */
+export type ReaderName = "unzip" | "7z" | "python" | "bsdtar" | "bsdtar-stream" | "java" | "java-stream" | "yauzl" | "unar" | "commons" | "commons-stream";
 
 /** Every reader, in the order {@link verifyZip} runs them by default. */
 export const ALL_READERS: readonly ReaderName[] = [
@@ -37,7 +41,18 @@ export const ALL_READERS: readonly ReaderName[] = [
   "java",
   "java-stream",
   "yauzl",
+  "unar",
+  "commons",
+  "commons-stream",
 ];
+
+/**
+ * Streaming readers that refuse a stored entry followed by a data descriptor (JDK
+ * `ZipInputStream`: "only DEFLATED entries can have EXT descriptor"; Commons
+ * `ZipArchiveInputStream` by default: it cannot find the end of stored data it has no size for).
+ * Leave them out for archives with stored entries of unknown size or CRC.
+ */
+export const STREAM_READERS_WITHOUT_STORED_DESCRIPTORS: readonly ReaderName[] = ["java-stream", "commons-stream"];
 
 /**
  * Readers that can decrypt WinZip AES (AE-1/AE-2). With a `password`, the others only list the
@@ -664,6 +679,139 @@ export async function readJava(archive: string, opts: ReadOptions = {}, stream =
   });
 }
 
+interface LsarEntry {
+  XADFileName: string;
+  XADFileSize?: number;
+  XADIsDirectory?: number;
+  XADIsLink?: number;
+  XADPosixPermissions?: number;
+  XADComment?: string;
+  ZipOS?: number;
+}
+
+/**
+ * The Unarchiver (Debian `unar`): `lsar -t` tests every member (CRC), `lsar -j` lists (JSON),
+ * `unar` extracts. Its times come from the DOS field only (it ignores the extended timestamp), so
+ * they are not compared.
+ */
+export async function readUnar(archive: string, opts: ReadOptions = {}): Promise<ReaderResult> {
+  const t0 = performance.now();
+  const pw = opts.password !== undefined ? ["-p", opts.password] : [];
+  const listOnly = opts.password !== undefined && !AES_READERS.includes("unar");
+  if (!listOnly) {
+    const t = await run("lsar", ["-t", ...pw, archive], { signal: opts.signal });
+    // "N passed, 0 failed." is the verdict; a parsing failure stops the listing early with exit 1.
+    if (t.code !== 0 || !/\d+ passed, 0 failed\./.test(t.stdout) || /failed!|Data is corrupted/i.test(t.stdout + t.stderr)) fail("unar", "lsar -t failed", t);
+  }
+  const l = await run("lsar", ["-j", ...pw, archive], { signal: opts.signal });
+  let parsed: { lsarError?: number; lsarContents?: LsarEntry[]; lsarProperties?: { XADComment?: string } };
+  try {
+    // lsar 1.10.1's JSON writer garbles some non-ASCII names (it wrote "x/é" as "x/\0R", a raw
+    // NUL inside the string): make the output parseable; in deep mode the names that count are
+    // the extracted ones (unar itself decodes them correctly), merged with this listing by name.
+    parsed = JSON.parse(l.stdout.replace(/[\u0000-\u0009\u000b-\u001f]/g, "\ufffd"));
+  } catch {
+    fail("unar", "lsar -j printed no JSON", l);
+  }
+  if (l.code !== 0 || (parsed.lsarError ?? 0) !== 0) fail("unar", `lsar -j failed (lsarError ${parsed.lsarError})`, l);
+  const listed = (parsed.lsarContents ?? []).map((e): SeenEntry => {
+    const type: EntryKind = e.XADIsDirectory ? "directory" : e.XADIsLink ? "symlink" : "file";
+    return {
+      name: stripSlash(e.XADFileName),
+      type,
+      ...(type !== "directory" ? { size: e.XADFileSize ?? 0 } : {}),
+      ...(e.ZipOS === 3 && e.XADPosixPermissions !== undefined && type !== "symlink" ? { mode: e.XADPosixPermissions & 0o7777 } : {}),
+      comment: e.XADComment ?? "",
+    };
+  });
+  let entries = listed;
+  const deep = opts.deep !== false;
+  const names = deep ? [] : sampleNames(opts);
+  if (!listOnly && (deep || names.length > 0)) {
+    entries = await withTempDir("unar", async (dir) => {
+      // -D: no enclosing directory; -f: overwrite; -q: no per-file lines.
+      const x = await run("unar", ["-q", "-D", "-f", ...pw, "-o", dir, archive, ...names], { signal: opts.signal });
+      if (x.code !== 0) fail("unar", "unar extraction failed", x);
+      return mergeExtracted(listed, (await walk(dir, () => true)).map(({ mtime: _m, ...e }) => e), deep);
+    });
+  }
+  return { reader: "unar", entries, comment: parsed.lsarProperties?.XADComment ?? "", implicitDirs: deep && !listOnly, knowsSymlinks: true, exactMtime: false, ms: performance.now() - t0 };
+}
+
+/** Commons Compress jar: `INTEROP_COMMONS_JAR`, else Debian's (`libcommons-compress-java`). */
+function commonsJar(): string {
+  return process.env.INTEROP_COMMONS_JAR ?? "/usr/share/java/commons-compress.jar";
+}
+
+let commonsClassDir: Promise<string> | undefined;
+/** Compiles CommonsCheck.java against the jar once per source version (javac is required: no source launcher with a class path dependency). */
+function compiledCommons(): Promise<string> {
+  commonsClassDir ??= (async () => {
+    const jar = commonsJar();
+    if (!existsSync(jar)) throw new InteropError("ERR_INTEROP_TOOL_MISSING", `${jar} not found; run scripts/install-readers.sh`, { reader: "commons" });
+    const srcPath = join(HERE, "CommonsCheck.java");
+    const dir = join(tmpdir(), `zipstream-interop-commons-${sha256(Buffer.concat([await readFile(srcPath), Buffer.from(jar)])).slice(0, 16)}`);
+    if (existsSync(join(dir, "CommonsCheck.class"))) return dir;
+    await mkdir(dir, { recursive: true });
+    const r = await run("javac", ["-cp", jar, "-d", dir, srcPath]);
+    if (r.code !== 0) fail("commons", "javac CommonsCheck.java failed", r);
+    return dir;
+  })();
+  commonsClassDir.catch(() => (commonsClassDir = undefined));
+  return commonsClassDir;
+}
+
+interface CommonsRec extends JavaRec {
+  unix?: boolean;
+  mode?: number;
+  crc?: number;
+}
+
+/**
+ * Apache Commons Compress: `ZipFile` (central directory; reports Unix modes, symlinks and
+ * comments) or, with `stream`, `ZipArchiveInputStream` with its default settings (local headers
+ * and data descriptors; it refuses stored entries with a data descriptor, see
+ * {@link STREAM_READERS_WITHOUT_STORED_DESCRIPTORS}). Every CRC is recomputed and compared.
+ * Commons Compress cannot decrypt WinZip AES: with a password, `commons` lists only.
+ */
+export async function readCommons(archive: string, opts: ReadOptions = {}, stream = false): Promise<ReaderResult> {
+  const t0 = performance.now();
+  const reader: ReaderName = stream ? "commons-stream" : "commons";
+  const deep = opts.deep !== false;
+  const listOnly = opts.password !== undefined;
+  if (listOnly && stream) throw new InteropError("ERR_INTEROP_READER", "commons-stream cannot list encrypted archives", { reader });
+  const classDir = await compiledCommons();
+  return withTempDir("commons", async (dir) => {
+    const namesFile = join(dir, "names.txt");
+    await writeFile(namesFile, (opts.hash ?? []).join("\n"));
+    const args = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", `${commonsJar()}:${classDir}`, "CommonsCheck", stream ? "stream" : "zipfile", archive, String(deep), namesFile];
+    const r = await run("java", [...args, ...(listOnly ? ["--list-only"] : [])], { signal: opts.signal });
+    if (r.code !== 0) fail(reader, "commons-compress failed", r);
+    let lines = r.stdout.split("\n").filter(Boolean);
+    if (!stream) {
+      const head = JSON.parse(lines[0] ?? "{}") as { count: number };
+      lines = lines.slice(1);
+      if (lines.length !== head.count) throw new InteropError("ERR_INTEROP_READER", `commons: ${lines.length} records for ${head.count} entries`, { reader });
+    }
+    const entries = lines.map((l): SeenEntry => {
+      const j = JSON.parse(l) as CommonsRec;
+      const unix = j.unix === true && j.mode !== undefined && j.mode !== 0;
+      const type: EntryKind = unix ? kindFromMode(j.mode!, j.dir) : j.dir ? "directory" : "file";
+      return {
+        name: stripSlash(j.name),
+        type,
+        ...(type !== "directory" ? { size: j.size } : {}),
+        ...(unix && type !== "symlink" ? { mode: j.mode! & 0o7777 } : {}),
+        ...(j.mtime !== null ? { mtime: new Date(j.mtime) } : {}),
+        ...(!stream ? { comment: j.comment ?? "" } : {}),
+        ...(j.crc !== undefined && type !== "directory" ? { crc32: j.crc } : {}),
+        ...(j.sha256 ? { sha256: j.sha256 } : {}),
+      };
+    });
+    return { reader, entries, implicitDirs: false, knowsSymlinks: !stream, exactMtime: true, ms: performance.now() - t0 };
+  });
+}
+
 /** yauzl (Node): strict file names, entry sizes validated, every member read and its CRC-32 compared. */
 export function readYauzl(archive: string, opts: ReadOptions = {}): Promise<ReaderResult> {
   const t0 = performance.now();
@@ -828,6 +976,12 @@ function dispatch(reader: ReaderName, archive: string, o: ReadOptions): Promise<
       return readJava(archive, o, true);
     case "yauzl":
       return readYauzl(archive, o);
+    case "unar":
+      return readUnar(archive, o);
+    case "commons":
+      return readCommons(archive, o, false);
+    case "commons-stream":
+      return readCommons(archive, o, true);
   }
 }
 
@@ -925,7 +1079,7 @@ export function compareResult(result: ReaderResult, expected: readonly ExpectedE
  * machine only adds contention). Temp dirs are removed.
  */
 export async function verifyZip(archive: string, expected: readonly ExpectedEntry[], options: VerifyOptions = {}): Promise<ReaderResult[]> {
-  const readers = options.readers ?? (options.password !== undefined ? ALL_READERS.filter((r) => r !== "java-stream") : ALL_READERS);
+  const readers = options.readers ?? (options.password !== undefined ? ALL_READERS.filter((r) => r !== "java-stream" && r !== "commons-stream") : ALL_READERS);
   const deep = options.deep !== false;
   const hashUpTo = options.hashUpTo ?? 1 << 20;
   const hashable = expected.filter(
@@ -951,7 +1105,7 @@ export async function verifyZip(archive: string, expected: readonly ExpectedEntr
     const encryptedListOnly = options.password !== undefined && !AES_READERS.includes(reader);
     // Which hashes this reader must have produced: all (deep), the requested ones for in-stream
     // readers, the sampled ones for extracting readers; none when it can only list.
-    const inStream = reader === "python" || reader === "java" || reader === "java-stream" || reader === "yauzl";
+    const inStream = ["python", "java", "java-stream", "yauzl", "commons", "commons-stream"].includes(reader);
     const required = encryptedListOnly
       ? new Set<string>()
       : new Set((deep ? hashable.map((e) => e.name) : inStream ? hash ?? [] : sampleNames({ hash: hash ?? [] })).map(stripSlash));
@@ -982,6 +1136,8 @@ export async function readerVersions(): Promise<Record<string, string>> {
     python: await first(pythonBinary(), ["--version"], /Python \S+/),
     bsdtar: await first("bsdtar", ["--version"], /bsdtar \S+ - libarchive \S+/),
     java: await first("java", ["-version"], /version "[^"]+"/),
+    unar: await first("unar", ["-v"], /v\d+\.\d+(\.\d+)?/),
+    commons: existsSync(commonsJar()) ? `commons-compress ${await first("unzip", ["-p", commonsJar(), "META-INF/MANIFEST.MF"], /(?<=Implementation-Version: )\S+/)}` : "missing",
     yauzl: (JSON.parse(await readFile(join(HERE, "..", "node_modules", "yauzl", "package.json"), "utf8")) as { version: string }).version,
   };
 }

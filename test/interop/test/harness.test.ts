@@ -56,7 +56,7 @@ describe("harness on Info-ZIP and Python archives", () => {
   it("reports reader versions", async () => {
     const v = await readerVersions();
     console.log("reader versions", v);
-    for (const k of ["unzip", "7z", "python", "bsdtar", "java", "yauzl"]) expect(v[k], k).not.toMatch(/missing|unknown/);
+    for (const k of ["unzip", "7z", "python", "bsdtar", "java", "yauzl", "unar", "commons"]) expect(v[k], k).not.toMatch(/missing|unknown/);
   });
 
   it("accepts an Info-ZIP archive with every reader (deep)", async () => {
