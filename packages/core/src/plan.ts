@@ -435,7 +435,8 @@ export interface EntryLayout {
   versionNeeded: number;
   dosTime: number;
   dosDate: number;
-  unixMtime: number;
+  /** Seconds for the extended timestamp; undefined leaves the field out (see `unixTime32`). */
+  unixMtime: number | undefined;
   externalAttributes: number;
   encrypted: boolean;
   /** Zip64 sizes for this entry: Zip64 extra in local and central header, 64-bit descriptor. */
@@ -535,8 +536,13 @@ function aesExtra(l: EntryLayout): Uint8Array {
   return l.encrypted ? aesExtraField(l.realMethod) : NO_BYTES;
 }
 
+/** The extended timestamp is in both headers or in neither, decided once per entry by `unixTime32`. */
+function timestampLength(l: EntryLayout): number {
+  return l.unixMtime === undefined ? 0 : EXTENDED_TIMESTAMP_LENGTH;
+}
+
 export function localExtraLength(l: EntryLayout): number {
-  return (l.zip64 ? ZIP64_LOCAL_EXTRA_LENGTH : 0) + (l.encrypted ? AES_EXTRA_LENGTH : 0) + EXTENDED_TIMESTAMP_LENGTH;
+  return (l.zip64 ? ZIP64_LOCAL_EXTRA_LENGTH : 0) + (l.encrypted ? AES_EXTRA_LENGTH : 0) + timestampLength(l);
 }
 
 export function localHeaderLength(l: EntryLayout): number {
@@ -569,7 +575,7 @@ export function buildLocalHeader(l: EntryLayout): Uint8Array {
   const extras: Uint8Array[] = [];
   if (l.zip64) extras.push(zip64ExtraLocal(size, dataSize));
   extras.push(aesExtra(l));
-  extras.push(extendedTimestampExtra(l.unixMtime));
+  if (l.unixMtime !== undefined) extras.push(extendedTimestampExtra(l.unixMtime));
   const extra = concat(extras);
   return localFileHeader({
     versionNeeded: l.versionNeeded,
@@ -590,14 +596,30 @@ export function buildDescriptor(l: EntryLayout, crc: number, dataSize: number, s
   return dataDescriptor(l.encrypted ? 0 : crc, dataSize, size, l.zip64);
 }
 
-export function centralHeaderLength(l: EntryLayout, offset: number, mode: Zip64Mode): number {
-  const fields = (l.zip64 ? 2 : 0) + (offsetNeedsZip64(mode, offset) ? 1 : 0);
+/**
+ * Which values of an entry's central header move to its Zip64 extra: under "always" all three;
+ * otherwise exactly those that do not fit their 32-bit field (APPNOTE 4.5.3: a field appears in
+ * the extra only when the header's field holds 0xFFFFFFFF). The central directory is written once
+ * every size is known, so an entry streamed with Zip64 sizes (local Zip64 extra, 64-bit
+ * descriptor) still gets plain 32-bit sizes here when they fit: readers that mishandle the
+ * extra (The Unarchiver 1.10.1 reads 28 bytes of it whatever its length, issue 13) then never
+ * see one on small entries.
+ */
+export function centralZip64Fields(mode: Zip64Mode, size: number, dataSize: number, offset: number): { size: boolean; dataSize: boolean; offset: boolean } {
+  const always = mode === "always";
+  return { size: always || size >= MAX_UINT32, dataSize: always || dataSize >= MAX_UINT32, offset: offsetNeedsZip64(mode, offset) };
+}
+
+/** Length of {@link buildCentralHeader}'s record for these sizes and offset. */
+export function centralHeaderLength(l: EntryLayout, offset: number, mode: Zip64Mode, size: number, dataSize: number): number {
+  const z = centralZip64Fields(mode, size, dataSize, offset);
+  const fields = (z.size ? 1 : 0) + (z.dataSize ? 1 : 0) + (z.offset ? 1 : 0);
   return (
     CENTRAL_HEADER_FIXED +
     l.name.length +
     zip64ExtraCentralLength(fields) +
     (l.encrypted ? AES_EXTRA_LENGTH : 0) +
-    EXTENDED_TIMESTAMP_LENGTH +
+    timestampLength(l) +
     l.comment.length
   );
 }
@@ -606,24 +628,26 @@ export function centralHeaderLength(l: EntryLayout, offset: number, mode: Zip64M
 export const CENTRAL_NAME_OFFSET = CENTRAL_HEADER_FIXED;
 
 /**
- * The central directory header once the entry's data is written. A Zip64 entry has both sizes
- * in the Zip64 extra (0xFFFFFFFF in the header), as in its local header; the offset moves there
- * when it does not fit (or always under "always").
+ * The central directory header once the entry's data is written. Sizes and offset that do not
+ * fit 32 bits (all three under "always") are 0xFFFFFFFF in the header and in the Zip64 extra,
+ * see {@link centralZip64Fields}. Version needed stays the local header's (45 for an entry with
+ * Zip64 sizes there), and becomes 45 when the offset needs Zip64.
  */
 export function buildCentralHeader(l: EntryLayout, crc: number, dataSize: number, size: number, offset: number, mode: Zip64Mode): Uint8Array {
-  const offset64 = offsetNeedsZip64(mode, offset);
+  const z = centralZip64Fields(mode, size, dataSize, offset);
+  const offset64 = z.offset;
   const extras: Uint8Array[] = [];
-  if (l.zip64 || offset64) {
+  if (z.size || z.dataSize || z.offset) {
     extras.push(
       zip64ExtraCentral({
-        uncompressedSize: l.zip64 ? size : undefined,
-        compressedSize: l.zip64 ? dataSize : undefined,
+        uncompressedSize: z.size ? size : undefined,
+        compressedSize: z.dataSize ? dataSize : undefined,
         localHeaderOffset: offset64 ? offset : undefined,
       }),
     );
   }
   extras.push(aesExtra(l));
-  extras.push(extendedTimestampExtra(l.unixMtime));
+  if (l.unixMtime !== undefined) extras.push(extendedTimestampExtra(l.unixMtime));
   return centralDirectoryHeader({
     versionMadeBy: VERSION_MADE_BY,
     versionNeeded: offset64 && l.versionNeeded < VERSION_ZIP64 ? VERSION_ZIP64 : l.versionNeeded,
@@ -632,8 +656,8 @@ export function buildCentralHeader(l: EntryLayout, crc: number, dataSize: number
     dosTime: l.dosTime,
     dosDate: l.dosDate,
     crc32: l.encrypted ? 0 : crc,
-    compressedSize: l.zip64 ? MAX_UINT32 : dataSize,
-    uncompressedSize: l.zip64 ? MAX_UINT32 : size,
+    compressedSize: z.dataSize ? MAX_UINT32 : dataSize,
+    uncompressedSize: z.size ? MAX_UINT32 : size,
     localHeaderOffset: offset64 ? MAX_UINT32 : offset,
     internalAttributes: 0,
     externalAttributes: l.externalAttributes,
@@ -738,7 +762,7 @@ function* placeEntries(
     const l = layoutEntry(n, resolved.bytes, mode, n.size, crcOf(n));
     const length = localHeaderLength(l) + dataSize + descriptorLength(l);
     yield { n, name: resolved.name, layout: l, offset, dataSize, length };
-    cdSize += centralHeaderLength(l, offset, mode);
+    cdSize += centralHeaderLength(l, offset, mode, n.size, dataSize);
     offset += length;
   }
   if (!known) return undefined;

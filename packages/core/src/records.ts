@@ -134,11 +134,17 @@ export function dosDateTime(date: Date): { time: number; date: number } {
 }
 let lastDos: { key: number; value: { time: number; date: number } } = { key: NaN, value: { time: 0, date: 0 } };
 
-/** Unix seconds as a signed 32-bit value, clamped (the 0x5455 field cannot express past 2038-01-19). */
-export function unixTime32(date: Date): number {
+/**
+ * Unix seconds for the extended timestamp (0x5455), or undefined when the time does not fit it:
+ * only 0..0x7FFFFFFF, 1970-01-01T00:00:00Z..2038-01-19T03:14:07Z. Info-ZIP defines the field
+ * as a signed 32-bit count (1901-12-13..2038-01-19), but 7-Zip and libarchive (bsdtar) read it
+ * unsigned: a 1960 time written as a negative count shows there as 2096. Only the range where
+ * both readings agree is written; outside it the field is left out and readers use the DOS date
+ * (clamped to 1980..2107), which is right after 2038 and no worse than a wrong year before 1970.
+ */
+export function unixTime32(date: Date): number | undefined {
   const s = Math.floor(date.getTime() / 1000);
-  if (!Number.isFinite(s)) return 0;
-  return Math.max(-0x80000000, Math.min(0x7fffffff, s));
+  return Number.isFinite(s) && s >= 0 && s <= 0x7fffffff ? s : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,7 +194,7 @@ export function zip64ExtraCentralLength(fieldCount: number): number {
 /**
  * Extended timestamp extra field 0x5455 ("UT", Info-ZIP; APPNOTE 4.6.1 lists it as third-party),
  * modification time only, identical in local and central headers.
- * @param mtime Unix seconds, signed 32-bit (see {@link unixTime32}).
+ * @param mtime Unix seconds, 0..0x7FFFFFFF (see {@link unixTime32}).
  */
 export function extendedTimestampExtra(mtime: number): Uint8Array {
   return new Writer(EXTENDED_TIMESTAMP_LENGTH)

@@ -112,9 +112,13 @@ describe("dates", () => {
     expect(dosDateTime(new Date("2200-01-01T00:00:00Z"))).toEqual({ time: 0xbf7d, date: 0xff9f });
     expect(dosDateTime(new Date("2107-12-31T23:59:58Z"))).toEqual({ time: 0xbf7d, date: 0xff9f });
   });
-  it("unix time clamps to int32", () => {
-    expect(unixTime32(new Date("2100-01-01T00:00:00Z"))).toBe(0x7fffffff);
-    expect(unixTime32(new Date("1900-01-01T00:00:00Z"))).toBe(-0x80000000);
+  it("unix time for the extended timestamp: 1970-01-01..2038-01-19T03:14:07Z, else none (no clamping)", () => {
     expect(unixTime32(new Date("2020-01-01T00:00:00Z"))).toBe(1577836800);
+    expect(unixTime32(new Date("1970-01-01T00:00:00Z"))).toBe(0);
+    expect(unixTime32(new Date("2038-01-19T03:14:07.999Z"))).toBe(0x7fffffff);
+    expect(unixTime32(new Date("2038-01-19T03:14:08Z"))).toBeUndefined();
+    expect(unixTime32(new Date("2100-01-01T00:00:00Z"))).toBeUndefined();
+    expect(unixTime32(new Date("1969-12-31T23:59:59Z"))).toBeUndefined();
+    expect(unixTime32(new Date("1900-01-01T00:00:00Z"))).toBeUndefined();
   });
 });

@@ -128,7 +128,8 @@ describe("round trip through external readers", () => {
     expect([old.date, old.time]).toEqual([0x21, 0]);
     expect(old.extra.get(0x5455)!.readInt32LE(1)).toBe(86_400);
     expect([future.date, future.time]).toEqual([0xff9f, 0xbf7d]);
-    expect(future.extra.get(0x5455)!.readInt32LE(1)).toBe(0x7fffffff);
+    // Past 2038 the extended timestamp is left out (readers then use the DOS date, 2107 here).
+    expect(future.extra.has(0x5455)).toBe(false);
     const py = await pythonRead(zip);
     expect(py.entries[0].date_time).toEqual([1980, 1, 1, 0, 0, 0]);
   });
@@ -143,7 +144,12 @@ describe("round trip through external readers", () => {
     const zip = await collect(zipStream(entries));
     const e = parseZip(zip).entries;
     expect(e.map((x) => (x.flags & 8) !== 0)).toEqual([false, false, true, true]);
-    expect(e.map((x) => x.extra.has(0x0001))).toEqual([false, false, false, true]);
+    // The unknown size streamed with Zip64 sizes in its local header; the central header, written
+    // once the size is known, needs no Zip64 field for 3 bytes.
+    expect(e.map((x) => x.extra.has(0x0001))).toEqual([false, false, false, false]);
+    expect(zip.readUInt16LE(e[3].offset + 30)).toBeGreaterThanOrEqual(20);
+    expect(zip.readUInt16LE(e[3].offset + 30 + zip.readUInt16LE(e[3].offset + 26))).toBe(0x0001);
+    expect(e[3].usize).toBe(3);
     expect(zip.readUInt32LE(e[0].offset + 14)).toBe(crc32("abc"));
     expect(zip.readUInt32LE(e[0].offset + 22)).toBe(3);
     expect(await unzipTest(zip)).toMatch(/No errors detected/);
