@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external ZIP readers used by test/interop (@zipstream/interop) on Debian/Ubuntu:
-# Info-ZIP unzip/zip, 7-Zip, libarchive's bsdtar, Python 3 and (if `java` is missing) a JDK.
+# Info-ZIP unzip/zip, 7-Zip, libarchive's bsdtar, Python 3, (if `java` is missing) a JDK, The
+# Unarchiver (`unar`: lsar and unar) and Apache Commons Compress (`libcommons-compress-java`).
 # Idempotent: does nothing but print versions when everything is present. Runs apt without
 # prompts; uses sudo when not root.
 set -euo pipefail
@@ -20,6 +21,10 @@ have zip || pkgs+=(zip)
 have bsdtar || pkgs+=(libarchive-tools)
 have python3 || pkgs+=(python3)
 have java || pkgs+=(default-jdk-headless)
+# javac compiles the Commons Compress checker (test/interop/src/CommonsCheck.java).
+have javac || pkgs+=(default-jdk-headless)
+have lsar || pkgs+=(unar)
+[ -f /usr/share/java/commons-compress.jar ] || pkgs+=(libcommons-compress-java)
 seven=()
 have 7zz || seven+=(7zip)
 have 7z || seven+=(p7zip-full)
@@ -65,3 +70,5 @@ if have 7z; then echo "  7z:     $(7z i </dev/null | grep -m1 -E '7-Zip|p7zip')"
 echo "  bsdtar: $(bsdtar --version)"
 echo "  python: $(python3 --version 2>&1)"
 echo "  java:   $(java -version 2>&1 | head -n1)"
+echo "  unar:   $(unar -v 2>&1 | head -n1)"
+echo "  commons-compress: $(unzip -p /usr/share/java/commons-compress.jar META-INF/MANIFEST.MF | sed -n 's/^Implementation-Version: //p' | tr -d '\r')"

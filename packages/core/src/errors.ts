@@ -4,11 +4,11 @@
  * The original failure, when there is one, is kept as `err.cause`.
  */
 export type ZipErrorCode =
-  /** An entry name is empty, absolute, has a `..` segment, a backslash or NUL, or is over 65,535 bytes. */
+  /** An entry name is empty, absolute, has a `..` segment or a last `.` segment, a backslash or NUL, or is over 65,535 bytes. */
   | "ERR_INVALID_NAME"
-  /** Two entries share a name and `duplicates` is "error". */
+  /** Two entries share a name (as the `collisions` option compares them) and `duplicates` is "error". */
   | "ERR_DUPLICATE_NAME"
-  /** An entry is malformed (no source, both source and path, bad type, bad size…). */
+  /** An entry is malformed (no source, both source and path, bad type, bad size…), an unsafe symlink, or its mode's type bits contradict its type. */
   | "ERR_INVALID_ENTRY"
   /** A source produced a different number of bytes than the entry's declared `size`. */
   | "ERR_SIZE_MISMATCH"

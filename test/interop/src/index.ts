@@ -922,8 +922,9 @@ export async function readWith(reader: ReaderName, archive: string, opts: ReadOp
   if (!(timeoutMs > 0)) throw new TypeError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
   const ac = new AbortController();
   const o: ReadOptions = { ...rest, signal: ac.signal };
-  // Readers that cannot decrypt only list the archive.
-  if (password !== undefined && AES_READERS.includes(reader)) o.password = password;
+  // Every reader gets the password: those that cannot decrypt then only list the archive (each
+  // reader decides; without it they would try to read the encrypted data and fail).
+  if (password !== undefined) o.password = password;
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
   let onOuterAbort: (() => void) | undefined;

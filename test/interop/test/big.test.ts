@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ZipEntry } from "@zipstream/core";
-import { ALL_READERS, verifyZip, type ExpectedEntry, type ReaderName } from "../src/index.js";
+import { ALL_READERS, STREAM_READERS_WITHOUT_STORED_DESCRIPTORS, verifyZip, type ExpectedEntry, type ReaderName } from "../src/index.js";
 import { writeArchive } from "./helpers.js";
 
 const GiB = 1024 ** 3;
@@ -21,8 +21,13 @@ afterAll(async () => {
   for (const f of files) await rm(f, { force: true });
 });
 
-/** Stored members of unknown size need data descriptors; see core.test.ts WITHOUT_JAVA_STREAM. */
-const READERS: ReaderName[] = ALL_READERS.filter((r) => r !== "java-stream");
+/**
+ * The Unarchiver 1.10.1 cannot read a central Zip64 extra that lacks fields it does not need
+ * (docs/output-structure.md), which every archive here has: it is left out of this file.
+ */
+const BIG_READERS: ReaderName[] = ALL_READERS.filter((r) => r !== "unar");
+/** Stored members of unknown size need data descriptors; see core.test.ts WITHOUT_STREAMS. */
+const READERS: ReaderName[] = BIG_READERS.filter((r) => !STREAM_READERS_WITHOUT_STORED_DESCRIPTORS.includes(r));
 
 /**
  * Per reader and archive. The slowest readers (Python, yauzl, unzip) took under a minute per
@@ -138,9 +143,9 @@ describe("over 4 GiB", () => {
       { name: "after/known.bin", data: small },
       { name: "after/text.txt", data: text },
     ];
-    // Every reader, java-stream included: ZipInputStream reads deflated members with data descriptors.
-    const results = await verifyZip(path, expected, { deep: false, timeoutMs: READER_TIMEOUT_MS });
-    expect(results.map((r) => r.reader)).toEqual(ALL_READERS);
+    // Every reader but unar, the streaming ones included: they read deflated members with data descriptors.
+    const results = await verifyZip(path, expected, { deep: false, readers: BIG_READERS, timeoutMs: READER_TIMEOUT_MS });
+    expect(results.map((r) => r.reader)).toEqual(BIG_READERS);
     console.log(`big deflated archive ${size} bytes written in ${Math.round(writeMs)} ms; readers: ${results.map((r) => `${r.reader} ${Math.round(r.ms)} ms`).join(", ")}`);
     for (const r of results) {
       // The member was seen at its full size (by readers that report sizes), past 32 bits.
