@@ -1,6 +1,6 @@
 // Reads a ZIP archive with Apache Commons Compress (Debian package libcommons-compress-java) and
-// prints one JSON object per entry. Used by @zipstream/interop (src/index.ts). Java 17, single
-// file; compile with the Commons Compress jar on the class path.
+// prints one JSON object per entry. Used by @zipstream/interop (src/index.ts). Java 17; compiled
+// together with ZipCheck.java (its JSON and hex helpers), the Commons Compress jar on the class path.
 //
 // Usage: java -cp commons-compress.jar:<dir> CommonsCheck <zipfile|stream> <archive> <hash-all> [names-file] [--list-only]
 //   zipfile: org.apache.commons.compress.archivers.zip.ZipFile (central directory, random access)
@@ -22,16 +22,15 @@ import org.apache.commons.compress.archivers.zip.ZipArchiveInputStream;
 import org.apache.commons.compress.archivers.zip.ZipFile;
 
 public class CommonsCheck {
-  static final byte[] BUF = new byte[1 << 16];
+  static final byte[] BUF = ZipCheck.BUF;
 
   public static void main(String[] args) throws Exception {
     String mode = args[0];
     String archive = args[1];
     boolean hashAll = Boolean.parseBoolean(args[2]);
-    Set<String> toHash = new HashSet<>();
-    if (args.length > 3) toHash.addAll(Files.readAllLines(Paths.get(args[3]), StandardCharsets.UTF_8));
+    Set<String> toHash = ZipCheck.namesToHash(args);
     boolean listOnly = args.length > 4 && args[4].equals("--list-only");
-    PrintStream out = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16), false, "UTF-8");
+    PrintStream out = ZipCheck.stdout();
     if (mode.equals("zipfile")) {
       try (ZipFile zf = new ZipFile(new File(archive), "UTF-8")) {
         List<ZipArchiveEntry> all = Collections.list(zf.getEntries());
@@ -84,37 +83,19 @@ public class CommonsCheck {
       n = e.isDirectory() ? 0 : e.getSize();
     }
     StringBuilder sb = new StringBuilder();
-    sb.append("{\"name\":").append(json(e.getName()));
+    sb.append("{\"name\":").append(ZipCheck.json(e.getName()));
     sb.append(",\"dir\":").append(e.isDirectory());
     sb.append(",\"size\":").append(n);
     sb.append(",\"mtime\":").append(e.getLastModifiedTime() == null ? "null" : Long.toString(e.getLastModifiedTime().toMillis()));
     // External attributes (Unix mode) and comments live in the central directory only.
     if (central) {
-      sb.append(",\"comment\":").append(json(e.getComment()));
+      sb.append(",\"comment\":").append(ZipCheck.json(e.getComment()));
       sb.append(",\"unix\":").append(e.getPlatform() == ZipArchiveEntry.PLATFORM_UNIX);
       sb.append(",\"mode\":").append(e.getUnixMode());
       sb.append(",\"crc\":").append(e.getCrc());
     }
-    if (md != null) sb.append(",\"sha256\":\"").append(hex(md.digest())).append('"');
+    if (md != null) sb.append(",\"sha256\":\"").append(ZipCheck.hex(md.digest())).append('"');
     sb.append('}');
     out.println(sb);
-  }
-
-  static String hex(byte[] b) {
-    StringBuilder sb = new StringBuilder();
-    for (byte x : b) sb.append(String.format("%02x", x & 0xff));
-    return sb.toString();
-  }
-
-  static String json(String s) {
-    if (s == null) return "null";
-    StringBuilder sb = new StringBuilder("\"");
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (c == '"' || c == '\\') sb.append('\\').append(c);
-      else if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
-      else sb.append(c);
-    }
-    return sb.append('"').toString();
   }
 }

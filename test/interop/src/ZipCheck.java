@@ -21,9 +21,8 @@ public class ZipCheck {
     String mode = args[0];
     String archive = args[1];
     boolean hashAll = Boolean.parseBoolean(args[2]);
-    Set<String> toHash = new HashSet<>();
-    if (args.length > 3) toHash.addAll(Files.readAllLines(Paths.get(args[3]), StandardCharsets.UTF_8));
-    PrintStream out = new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16), false, "UTF-8");
+    Set<String> toHash = namesToHash(args);
+    PrintStream out = stdout();
     if (mode.equals("zipfile")) {
       try (ZipFile zf = new ZipFile(new File(archive), StandardCharsets.UTF_8)) {
         out.println("{\"comment\":" + json(zf.getComment()) + ",\"count\":" + zf.size() + "}");
@@ -73,6 +72,18 @@ public class ZipCheck {
     if (md != null) sb.append(",\"sha256\":\"").append(hex(md.digest())).append('"');
     sb.append('}');
     out.println(sb);
+  }
+
+  /** Names listed in the optional names file (4th argument), one per line. Shared with CommonsCheck. */
+  static Set<String> namesToHash(String[] args) throws IOException {
+    Set<String> toHash = new HashSet<>();
+    if (args.length > 3) toHash.addAll(Files.readAllLines(Paths.get(args[3]), StandardCharsets.UTF_8));
+    return toHash;
+  }
+
+  /** Buffered UTF-8 standard output. */
+  static PrintStream stdout() throws IOException {
+    return new PrintStream(new BufferedOutputStream(new FileOutputStream(FileDescriptor.out), 1 << 16), false, "UTF-8");
   }
 
   static String hex(byte[] b) {

@@ -749,11 +749,11 @@ function compiledCommons(): Promise<string> {
   commonsClassDir ??= (async () => {
     const jar = commonsJar();
     if (!existsSync(jar)) throw new InteropError("ERR_INTEROP_TOOL_MISSING", `${jar} not found; run scripts/install-readers.sh`, { reader: "commons" });
-    const srcPath = join(HERE, "CommonsCheck.java");
-    const dir = join(tmpdir(), `zipstream-interop-commons-${sha256(Buffer.concat([await readFile(srcPath), Buffer.from(jar)])).slice(0, 16)}`);
+    const srcs = [join(HERE, "CommonsCheck.java"), join(HERE, "ZipCheck.java")];
+    const dir = join(tmpdir(), `zipstream-interop-commons-${sha256(Buffer.concat([...(await Promise.all(srcs.map((f) => readFile(f)))), Buffer.from(jar)])).slice(0, 16)}`);
     if (existsSync(join(dir, "CommonsCheck.class"))) return dir;
     await mkdir(dir, { recursive: true });
-    const r = await run("javac", ["-cp", jar, "-d", dir, srcPath]);
+    const r = await run("javac", ["-cp", jar, "-d", dir, ...srcs]);
     if (r.code !== 0) fail("commons", "javac CommonsCheck.java failed", r);
     return dir;
   })();
