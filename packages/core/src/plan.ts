@@ -335,8 +335,23 @@ export class NameRegistry {
   /** The bytes compared for `name` (its UTF-8 bytes, or its portable key's). */
   private keyBytes(name: string, bytes: Uint8Array): Uint8Array {
     if (!this.portable) return bytes;
-    const key = portableKey(name);
-    return key === name ? bytes : utf8(key);
+    // ASCII (most names): lower-case the bytes directly, without a string round trip.
+    let upper = false;
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i];
+      if (c >= 0x80) {
+        const key = portableKey(name);
+        return key === name ? bytes : utf8(key);
+      }
+      if (c >= 0x41 && c <= 0x5a) upper = true;
+    }
+    if (!upper) return bytes;
+    const key = new Uint8Array(bytes.length);
+    for (let i = 0; i < bytes.length; i++) {
+      const c = bytes[i];
+      key[i] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+    }
+    return key;
   }
 
   /**
