@@ -745,16 +745,16 @@ function commonsJar(): string {
 
 let commonsClassDir: Promise<string> | undefined;
 /** Compiles CommonsCheck.java against the jar once per source version (javac is required: no source launcher with a class path dependency). */
-function compiledCommons(): Promise<string> {
+function compiledCommons(reader: ReaderName): Promise<string> {
   commonsClassDir ??= (async () => {
     const jar = commonsJar();
-    if (!existsSync(jar)) throw new InteropError("ERR_INTEROP_TOOL_MISSING", `${jar} not found; run scripts/install-readers.sh`, { reader: "commons" });
+    if (!existsSync(jar)) throw new InteropError("ERR_INTEROP_TOOL_MISSING", `${jar} not found; run scripts/install-readers.sh`, { reader });
     const srcs = [join(HERE, "CommonsCheck.java"), join(HERE, "ZipCheck.java")];
     const dir = join(tmpdir(), `zipstream-interop-commons-${sha256(Buffer.concat([...(await Promise.all(srcs.map((f) => readFile(f)))), Buffer.from(jar)])).slice(0, 16)}`);
     if (existsSync(join(dir, "CommonsCheck.class"))) return dir;
     await mkdir(dir, { recursive: true });
     const r = await run("javac", ["-cp", jar, "-d", dir, ...srcs]);
-    if (r.code !== 0) fail("commons", "javac CommonsCheck.java failed", r);
+    if (r.code !== 0) fail(reader, "javac CommonsCheck.java failed", r);
     return dir;
   })();
   commonsClassDir.catch(() => (commonsClassDir = undefined));
@@ -780,7 +780,7 @@ export async function readCommons(archive: string, opts: ReadOptions = {}, strea
   const deep = opts.deep !== false;
   const listOnly = opts.password !== undefined;
   if (listOnly && stream) throw new InteropError("ERR_INTEROP_READER", "commons-stream cannot list encrypted archives", { reader });
-  const classDir = await compiledCommons();
+  const classDir = await compiledCommons(reader);
   return withTempDir("commons", async (dir) => {
     const namesFile = join(dir, "names.txt");
     await writeFile(namesFile, (opts.hash ?? []).join("\n"));
