@@ -314,8 +314,16 @@ export class NameRegistry {
   /** Keys of the symlink entries so far (undefined when unsafe symlinks are allowed). */
   private readonly links: Set<string> | undefined;
 
-  /** @param nameAt reads back a name from its stored position (writer: from central records). */
-  constructor(opts: Pick<ResolvedOptions, "duplicates" | "collisions" | "allowUnsafeSymlinks">, nameAt?: (pos: number) => Uint8Array) {
+  /**
+   * @param opts the policy, comparison and symlink rule; a bare policy compares names exactly
+   *   and does not check symlinks (the verifier's use, which judges any archive).
+   * @param nameAt reads back a name from its stored position (writer: from central records).
+   */
+  constructor(
+    options: DuplicatePolicy | Pick<ResolvedOptions, "duplicates" | "collisions" | "allowUnsafeSymlinks">,
+    nameAt?: (pos: number) => Uint8Array,
+  ) {
+    const opts = typeof options === "string" ? { duplicates: options, collisions: "exact", allowUnsafeSymlinks: true } : options;
     this.policy = opts.duplicates;
     this.portable = opts.collisions === "portable";
     this.links = opts.allowUnsafeSymlinks ? undefined : new Set();
