@@ -132,7 +132,16 @@ function s3Dest(dest: Extract<Location, { kind: "s3" }>, o: JobOptions): S3Dest 
 }
 
 function zipOptionsOf(o: JobOptions, password: string | undefined): ZipOptions {
-  return { method: o.method, level: o.level, zip64: o.zip64, duplicates: o.duplicates, password };
+  return {
+    method: o.method,
+    level: o.level,
+    zip64: o.zip64,
+    duplicates: o.duplicates,
+    password,
+    // --allow-outside-symlinks is the user's explicit consent to links leaving the tree, which
+    // the encoder refuses by default (core's `allowUnsafeSymlinks`, issue 13).
+    ...(o.allowOutsideSymlinks ? { allowUnsafeSymlinks: true } : {}),
+  };
 }
 
 /** Size-only entries for {@link predictZipSize}: nothing is opened. */

@@ -89,7 +89,12 @@ describe("symlinks in local sources", () => {
         expect(r.stderr).toMatch(/symlink .*innocent\.txt (points|leads) outside the source tree.*--allow-outside-symlinks/);
         await expect(stat(zip)).rejects.toThrow();
       }
-      // Only when asked explicitly, and only then, is the outside file's content archived.
+      // Asked explicitly: stored as the link it is...
+      const stored = path.join(dir, "links-outside-stored.zip");
+      const s = await runCli(["--allow-outside-symlinks", tree, stored], { env: NO_AWS });
+      expect(s.code, s.stderr).toBe(0);
+      expect((await listing(stored)).find((e) => e.name === "innocent.txt")).toEqual({ name: "innocent.txt", link: outside });
+      // ...and only when following is asked too is the outside file's content archived.
       const zip = path.join(dir, "links-outside-allowed.zip");
       const r = await runCli(["--follow-symlinks", "--allow-outside-symlinks", tree, zip], { env: NO_AWS });
       expect(r.code, r.stderr).toBe(0);
