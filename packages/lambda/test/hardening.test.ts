@@ -9,10 +9,10 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
+import { AbortMultipartUploadCommand, PutObjectCommand, S3Client as S3, type S3Client } from "@aws-sdk/client-s3";
 import { MIN_PREFETCH_BYTES, S3ZipError } from "@zipstream/s3";
 import { verifyZip } from "@zipstream/interop";
-import { getTestS3, type TestS3 } from "@zipstream/testkit";
+import { getTestS3, startRewriteProxy, type TestS3 } from "@zipstream/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clearSecretCache, createHandler, createLogger, LambdaZipError, MAX_EVENT_KEYS, planMemory, validateEvent, type LambdaContext } from "../src/index.js";
 import { toLambdaError } from "../src/handler.js";
@@ -195,6 +195,54 @@ describe("log redaction by field", () => {
     });
     expect(typeof line.timestamp).toBe("string");
     expect(Number.isNaN(Date.parse(line.timestamp as string))).toBe(false);
+  });
+});
+
+describe("a timed-out job whose abort is denied (AccessDenied on AbortMultipartUpload answered by a proxy, as a role without the permission gets it)", () => {
+  it("reports ERR_TIMEOUT naming the upload left behind, with leftBehind, and the upload is really there", async () => {
+    const size = 6 * MiB;
+    const body = Buffer.alloc(size, 7);
+    const put = await client.send(new PutObjectCommand({ Bucket: bucket, Key: "in/big.bin", Body: body, ContentLength: body.length }));
+    const denied = Buffer.from('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+    const proxy = await startRewriteProxy(
+      s3.endpoint,
+      () => undefined,
+      (req) => (req.method === "DELETE" && req.url.includes("uploadId=") ? { status: 403, headers: { "content-type": "application/xml" }, body: denied } : undefined),
+    );
+    const viaProxy = new S3({
+      endpoint: proxy.endpoint,
+      region: s3.region,
+      credentials: s3.credentials,
+      forcePathStyle: true,
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
+    try {
+      const handler = createHandler({ client: viaProxy, safetyMarginMs: 1000, write: () => {} });
+      // The budget fires after about 5 s, with the upload created and its parts going (1.2 GB
+      // through the buffering proxy cannot be done by then).
+      const deadline = Date.now() + 6000;
+      const refs = Array.from({ length: 200 }, (_, i) => ({ bucket, key: "in/big.bin", name: `copy-${i}.bin`, size, etag: put.ETag! }));
+      const key = `out/${randomUUID()}.zip`;
+      const err = (await handler(
+        { src: refs, dest: { bucket, key }, options: { assembly: "stream", partSize: 5 * MiB, concurrency: 2, prefetch: { objects: 2, bytes: 12 * MiB } } },
+        { awsRequestId: randomUUID(), memoryLimitInMB: "1024", getRemainingTimeInMillis: () => deadline - Date.now() },
+      ).catch((e: unknown) => e)) as LambdaZipError;
+      expect(err).toBeInstanceOf(LambdaZipError);
+      expect(err.code).toBe("ERR_TIMEOUT");
+      expect(proxy.seen.some((r) => r.method === "POST" && r.url.includes("uploads"))).toBe(true);
+      const upload = err.leftBehind?.upload;
+      expect(upload).toMatchObject({ bucket, key, uploadId: expect.any(String) });
+      expect(err.message).toContain(`the multipart upload ${upload!.uploadId} of s3://${bucket}/${key} could not be aborted`);
+      expect(err.message).not.toMatch(/nothing was (written|left)/);
+      // True: the upload is still there (the proxy kept the abort from the server).
+      const open = await s3.listMultipartUploads(bucket, "out/");
+      expect(open.map((u) => u.uploadId)).toContain(upload!.uploadId);
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload!.uploadId }));
+    } finally {
+      viaProxy.destroy();
+      await proxy.close();
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import { S3ZipError, zipS3Keys } from "../src/index.js";
 import { Prefetcher } from "../src/prefetch.js";
 import type { ResolvedObject } from "../src/sources.js";
 import { createBucket, deleteBucket, download, listUploads, makeClient, objectExists, patternBytes, put, s3Endpoint } from "./helpers.js";
-import { startRewriteProxy, type ProxiedResponse, type SeenRequest } from "./rewrite-proxy.js";
+import { startRewriteProxy, type ProxiedResponse, type SeenRequest } from "@zipstream/testkit";
 
 const MiB = 1024 * 1024;
 const TiB = 1024 * 1024 * MiB;

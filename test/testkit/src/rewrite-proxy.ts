@@ -17,18 +17,30 @@ export interface SeenRequest {
 /**
  * A loopback HTTP proxy in front of the real S3 server that lets a test replace parts of chosen
  * responses with what AWS S3 answers where the local server cannot (archive storage classes,
- * restore status). Requests go through unchanged (the Host header too, so SigV4 still verifies);
- * `rewrite` sees each buffered response and returns it changed, or undefined to keep it.
+ * restore status, a role's AccessDenied). Requests go through unchanged (the Host header too, so
+ * SigV4 still verifies); `rewrite` sees each buffered response and returns it changed, or
+ * undefined to keep it. `intercept` answers a request itself, without forwarding it (the server
+ * never sees it), or returns undefined to forward it.
  */
 export async function startRewriteProxy(
   target: string,
   rewrite: (req: SeenRequest, res: ProxiedResponse) => ProxiedResponse | undefined,
+  intercept?: (req: SeenRequest) => ProxiedResponse | undefined,
 ): Promise<{ endpoint: string; seen: SeenRequest[]; close: () => Promise<void> }> {
   const upstream = new URL(target);
   const seen: SeenRequest[] = [];
   const server = http.createServer((req, res) => {
     const info = { method: req.method ?? "GET", url: req.url ?? "/" };
     seen.push(info);
+    const answer = intercept?.(info);
+    if (answer !== undefined) {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(answer.status, { ...answer.headers, "content-length": String(answer.body.length) });
+        res.end(answer.body);
+      });
+      return;
+    }
     const out = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
