@@ -43,8 +43,9 @@ export interface ReadRangeOptions {
  * must be `o.size`, else ERR_SIZE_MISMATCH: a declared `size` is trusted for planning, and reading
  * only its bytes of a larger object would write a valid-looking, truncated member. The server's
  * byte count is checked against the request: a different Content-Length, or more bytes than
- * asked, is ERR_S3_SOURCE_CHANGED. An SSE-C object is read with its key (`o.sseCustomerKey`). A status below 500 is final (missing, denied,
- * changed); network failures and 5xx are retried up to `resumes` times.
+ * asked, is ERR_S3_SOURCE_CHANGED. An SSE-C object is read with its key (`o.sseCustomerKey`).
+ * A status below 500 is final (missing, denied, changed); network failures and 5xx are retried up
+ * to `resumes` times.
  */
 export async function readRange(client: S3Client, o: ResolvedObject, start: number, end: number, opts: ReadRangeOptions): Promise<void> {
   const len = end - start;
