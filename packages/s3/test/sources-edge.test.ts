@@ -69,6 +69,18 @@ describe("a declared size is checked against the object's real size", () => {
     await expectNothingLeft("long.zip");
   });
 
+  it("copy assembly: a member copied by S3 with a wrong declared size fails with ERR_SIZE_MISMATCH too", async () => {
+    const err = await zipS3Keys({
+      client,
+      src: [{ bucket: src, key: "big.bin", size: 18 * MiB, etag: await etagOf("big.bin") }],
+      dest: { bucket: out, key: "copied-short.zip" },
+      assembly: "copy",
+      copyMinSize: 5 * MiB,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERR_SIZE_MISMATCH", key: "big.bin" });
+    await expectNothingLeft("copied-short.zip");
+  });
+
   it("a small object read whole (Content-Length) with a wrong declared size fails with ERR_SIZE_MISMATCH", async () => {
     const err = await zipS3Keys({
       client,
