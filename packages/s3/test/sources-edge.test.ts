@@ -286,6 +286,27 @@ describe("SSE-C sources (real Ceph, over HTTP: infra/local-s3 sets rgw_crypt_req
     expect(r.entries).toBe(1);
   });
 
+  it('copy assembly does not apply: "copy" is refused naming SSE-C, "auto" streams', async () => {
+    // A member over copyMinSize, which "auto" would otherwise copy.
+    const large = patternBytes(6 * MiB, 9);
+    await client.send(
+      new PutObjectCommand({ Bucket: src, Key: "ssec-large/large.bin", Body: large, ContentLength: large.length, SSECustomerAlgorithm: "AES256", SSECustomerKey: key.toString("base64") }),
+    );
+    const opts = { client, src: { bucket: src, keys: ["ssec-large/large.bin"] }, sse: { customerKey: key } };
+    const err = await zipS3Keys({ ...opts, dest: { bucket: out, key: "ssec-copy.zip" }, assembly: "copy", copyMinSize: 5 * MiB }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERR_S3_COPY_UNSUPPORTED" });
+    expect((err as Error).message).toContain("customer key (SSE-C)");
+    await expectNothingLeft("ssec-copy.zip");
+    const r = await zipS3Keys({ ...opts, dest: { bucket: out, key: "ssec-auto.zip" }, copyMinSize: 5 * MiB });
+    expect(r.entries).toBe(1);
+    const dl = await download(client, out, "ssec-auto.zip");
+    try {
+      await verifyZip(dl.path, [{ name: "ssec-large/large.bin", data: large }], { readers: ["unzip", "python"] });
+    } finally {
+      await dl.cleanup();
+    }
+  });
+
   it("without the key, the HEAD's 400 is ERR_S3_SSE_C_KEY before any upload", async () => {
     const err = await zipS3Keys({ client, src: { bucket: src, keys: ["ssec/note.txt"] }, dest: { bucket: out, key: "ssec-nokey.zip" } }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "ERR_S3_SSE_C_KEY", key: "ssec/note.txt" });
