@@ -9,7 +9,10 @@ import type { Construct } from "constructs";
 /** A place the function may read from: a bucket, optionally limited to keys under a prefix. */
 export interface SourceLocation {
   bucket: string;
-  /** Key prefix, e.g. "exports/". Empty or absent: the whole bucket. */
+  /**
+   * Key prefix, e.g. "exports/". Empty or absent: the whole bucket. A prefix is a folder: a
+   * trailing "/" is added when missing, so "exports" grants `exports/*` and never `exports-private/*`.
+   */
   prefix?: string;
 }
 
@@ -21,6 +24,7 @@ export interface ZipstreamStackProps extends StackProps {
   /**
    * Destination. With `bucketName` and `create` false, an existing bucket is imported by name
    * (its lifecycle rule is then yours to add; see the README). Default: a new bucket.
+   * `prefix` is a folder, like a source's: a trailing "/" is added when missing.
    */
   destination?: { bucketName?: string; create?: boolean; prefix?: string };
   /** Function memory in MB (128–10,240). Buffers use about half of it. Default 2048. */
@@ -36,20 +40,28 @@ export interface ZipstreamStackProps extends StackProps {
   /** KMS key used for SSE-KMS on the destination: grants kms:GenerateDataKey and kms:Decrypt on it. */
   destinationKmsKeyArn?: string;
   /**
-   * Archive password from Secrets Manager, exposed to the function as the environment variable
-   * `passwordEnv` (events then say `"password": { "env": "<passwordEnv>" }`).
-   * `{ create: true }` makes a new generated secret; `{ name }` imports an existing one.
+   * Archive password in Secrets Manager, read by the function at run time (cached for 5 minutes
+   * per execution environment) and never placed in its configuration. The role may read only this
+   * secret (`secretsmanager:GetSecretValue`). Events use it as `"password": { "env": "<passwordEnv>" }`;
+   * that name is the only one the function accepts (`ZIPSTREAM_PASSWORDS`).
+   * `{ create: true }` makes a new generated secret; `{ name }` uses an existing one (encrypted with
+   * the AWS managed key; a customer managed key also needs kms:Decrypt, not granted here).
    */
   passwordSecret?: { create?: boolean; name?: string };
-  /** Environment variable carrying the password. Default "ZIPSTREAM_PASSWORD". */
+  /** The password's name in events. Default "ZIPSTREAM_PASSWORD". */
   passwordEnv?: string;
   /** CloudWatch log retention. Default one month. */
   logRetention?: logs.RetentionDays;
 }
 
-/** Normalizes a prefix for IAM: no leading slash; "" means the whole bucket. */
-function cleanPrefix(prefix: string | undefined): string {
-  return (prefix ?? "").replace(/^\/+/, "");
+/**
+ * Normalizes a prefix for IAM: no leading slash, and a trailing one, so that the `prefix*`
+ * patterns below cover exactly that folder ("exports" must not grant "exports-private/...");
+ * "" means the whole bucket.
+ */
+export function cleanPrefix(prefix: string | undefined): string {
+  const p = (prefix ?? "").replace(/^\/+/, "");
+  return p === "" || p.endsWith("/") ? p : `${p}/`;
 }
 
 /**
@@ -134,13 +146,24 @@ export class ZipstreamStack extends Stack {
     this.role.addToPolicy(
       new iam.PolicyStatement({ sid: "ReadSources", actions: ["s3:GetObject", "s3:GetObjectVersion"], resources: objectArns }),
     );
-    // PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload.
+    // PutObject covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload;
+    // AbortMultipartUpload removes a failed job's upload.
     const writeActions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
     if (props.allowTags) writeActions.push("s3:PutObjectTagging");
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: "WriteArchives",
         actions: writeActions,
+        resources: [`${this.destinationBucket.bucketArn}/${destPrefix}*`],
+      }),
+    );
+    // A job stopped while its archive was being completed deletes the object it just wrote
+    // (DeleteObject, or DeleteObjectVersion with the VersionId it got on a versioned bucket);
+    // without these the archive would stay and the job could only report it. Same prefix only.
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "RemoveFailedArchives",
+        actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"],
         resources: [`${this.destinationBucket.bucketArn}/${destPrefix}*`],
       }),
     );
@@ -160,21 +183,32 @@ export class ZipstreamStack extends Stack {
       new iam.PolicyStatement({ sid: "WriteLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [`${logGroup.logGroupArn}`] }),
     );
 
-    // ---- Password secret, resolved by CloudFormation into the function's environment (a
-    // dynamic reference: the role needs no Secrets Manager permission, and the plain value never
-    // appears in the template). Anyone allowed lambda:GetFunctionConfiguration can read it.
+    // ---- Password secret, read by the function at run time. Its value never enters the
+    // function's configuration (which lambda:GetFunctionConfiguration would reveal): the
+    // environment holds only the name events use and the secret's id.
     const passwordEnv = props.passwordEnv ?? "ZIPSTREAM_PASSWORD";
+    if (!/^(?!AWS_|_)[A-Za-z_][A-Za-z0-9_]*$/.test(passwordEnv)) {
+      throw new Error(`ZipstreamStack: passwordEnv must be a name like ZIPSTREAM_PASSWORD (not AWS_* or _*), got "${passwordEnv}"`);
+    }
     const environment: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
     let secret: secretsmanager.ISecret | undefined;
+    let secretId: string | undefined;
     if (props.passwordSecret?.name) {
       secret = secretsmanager.Secret.fromSecretNameV2(this, "PasswordSecret", props.passwordSecret.name);
+      secretId = props.passwordSecret.name;
     } else if (props.passwordSecret?.create) {
       secret = new secretsmanager.Secret(this, "PasswordSecret", {
         description: "zipstream archive password (AES-256, WinZip AE-2)",
         generateSecretString: { passwordLength: 32, excludePunctuation: true },
       });
+      secretId = secret.secretArn;
     }
-    if (secret) environment[passwordEnv] = secret.secretValue.unsafeUnwrap();
+    if (secret && secretId) {
+      environment.ZIPSTREAM_PASSWORDS = `${passwordEnv}=${secretId}`;
+      // An imported name has no full ARN: match the 6 random characters Secrets Manager appends.
+      const arn = secret.secretFullArn ?? `${secret.secretArn}-??????`;
+      this.role.addToPolicy(new iam.PolicyStatement({ sid: "ReadPasswordSecret", actions: ["secretsmanager:GetSecretValue"], resources: [arn] }));
+    }
 
     const runtime = props.runtime === "nodejs24.x" ? lambda.Runtime.NODEJS_24_X : lambda.Runtime.NODEJS_22_X;
     this.function = new lambda.Function(this, "Function", {

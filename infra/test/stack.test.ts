@@ -98,6 +98,12 @@ describe("ZipstreamStack", () => {
         Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [destLogical, "Arn"] }, "/archives/*"]] },
       },
       {
+        Sid: "RemoveFailedArchives",
+        Effect: "Allow",
+        Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+        Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [destLogical, "Arn"] }, "/archives/*"]] },
+      },
+      {
         Sid: "WriteLogs",
         Effect: "Allow",
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -160,26 +166,58 @@ describe("ZipstreamStack", () => {
     expect(write.Resource).toEqual(s3Arn("existing-dest/*"));
   });
 
-  it("exposes an optional password secret as an environment variable, resolved at deploy time", () => {
-    const { template } = synth({ passwordSecret: { create: true } });
+  it("reads the password secret at run time: no value in the configuration, GetSecretValue on that secret only", () => {
+    const { stack, template } = synth({ passwordSecret: { create: true } });
     template.resourceCountIs("AWS::SecretsManager::Secret", 1);
+    const secretLogical = Object.keys(template.findResources("AWS::SecretsManager::Secret"))[0]!;
     const fn = Object.values(template.findResources("AWS::Lambda::Function"))[0] as {
       Properties: { Environment: { Variables: Record<string, unknown> } };
     };
-    const value = JSON.stringify(fn.Properties.Environment.Variables.ZIPSTREAM_PASSWORD);
-    // A CloudFormation dynamic reference, not a value baked into the template.
-    expect(value).toContain("{{resolve:secretsmanager:");
-    // The role needs no Secrets Manager permission for that.
-    expect(JSON.stringify(roleStatements(template))).not.toContain("secretsmanager");
+    const vars = fn.Properties.Environment.Variables;
+    // No dynamic reference anywhere: lambda:GetFunctionConfiguration must not reveal the password.
+    expect(JSON.stringify(vars)).not.toContain("resolve:secretsmanager");
+    expect(vars.ZIPSTREAM_PASSWORD).toBeUndefined();
+    expect(vars.ZIPSTREAM_PASSWORDS).toEqual({ "Fn::Join": ["", ["ZIPSTREAM_PASSWORD=", { Ref: secretLogical }]] });
+    const read = roleStatements(template).filter((s) => JSON.stringify(s).includes("secretsmanager"));
+    expect(read).toEqual([{ Sid: "ReadPasswordSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: { Ref: secretLogical } }]);
+    expect(stack.role).toBeDefined();
 
     const imported = synth({ passwordSecret: { name: "prod/zip-password" }, passwordEnv: "ZIP_PW" }).template;
     imported.resourceCountIs("AWS::SecretsManager::Secret", 0);
     const importedFn = Object.values(imported.findResources("AWS::Lambda::Function"))[0] as {
       Properties: { Environment: { Variables: Record<string, unknown> } };
     };
-    const ref = JSON.stringify(importedFn.Properties.Environment.Variables.ZIP_PW);
-    expect(ref).toMatch(/\{\{resolve:secretsmanager:.*secret:prod\/zip-password:SecretString:::\}\}/);
-    expect(importedFn.Properties.Environment.Variables.ZIPSTREAM_PASSWORD).toBeUndefined();
+    expect(importedFn.Properties.Environment.Variables.ZIPSTREAM_PASSWORDS).toBe("ZIP_PW=prod/zip-password");
+    expect(importedFn.Properties.Environment.Variables.ZIP_PW).toBeUndefined();
+    const importedRead = roleStatements(imported).find((s) => s.Sid === "ReadPasswordSecret")!;
+    // The partial ARN of a secret named "prod/zip-password" (Secrets Manager appends 6 random characters).
+    expect(JSON.stringify(importedRead.Resource)).toMatch(/secret:prod\/zip-password-\?\?\?\?\?\?/);
+    expect(importedRead.Action).toBe("secretsmanager:GetSecretValue");
+    expect(() => synth({ passwordSecret: { create: true }, passwordEnv: "AWS_SECRET_ACCESS_KEY" })).toThrow(/passwordEnv/);
+  });
+
+  it("scopes prefixes as folders: a source prefix \"exports\" grants exports/*, never exports-private/*", () => {
+    const { stack, template } = synth({ sources: [{ bucket: "src-a", prefix: "exports" }], destination: { prefix: "archives" } });
+    const statements = roleStatements(template);
+    expect(statements.find((s) => s.Sid === "ReadSources")!.Resource).toEqual(s3Arn("src-a/exports/*"));
+    expect(statements.find((s) => s.Sid === "ListSource0")!.Condition).toEqual({ StringLike: { "s3:prefix": ["exports/*"] } });
+    const destLogical = stack.getLogicalId(stack.destinationBucket.node.defaultChild as never);
+    for (const sid of ["WriteArchives", "RemoveFailedArchives"]) {
+      expect(statements.find((s) => s.Sid === sid)!.Resource).toEqual({ "Fn::Join": ["", [{ "Fn::GetAtt": [destLogical, "Arn"] }, "/archives/*"]] });
+    }
+    expect(JSON.stringify(statements)).not.toMatch(/exports\*|archives\*/);
+  });
+
+  it("lets the role remove what a failed job wrote, on the destination prefix only", () => {
+    const { template } = synth({ destination: { bucketName: "existing-dest", create: false, prefix: "out/" } });
+    const statements = roleStatements(template);
+    expect(statements.find((s) => s.Sid === "RemoveFailedArchives")).toEqual({
+      Sid: "RemoveFailedArchives",
+      Effect: "Allow",
+      Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+      Resource: s3Arn("existing-dest/out/*"),
+    });
+    expect(statements.find((s) => s.Sid === "WriteArchives")!.Action).toContain("s3:AbortMultipartUpload");
   });
 
   it("has no secret and no password variable by default", () => {

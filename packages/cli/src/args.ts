@@ -28,6 +28,8 @@ export const OPTIONS = {
   names: { type: "string" },
   "strip-prefix": { type: "string" },
   "on-missing": { type: "string" },
+  "follow-symlinks": { type: "boolean" },
+  "allow-outside-symlinks": { type: "boolean" },
   // destination object
   "content-type": { type: "string" },
   "content-disposition": { type: "string" },
@@ -40,6 +42,7 @@ export const OPTIONS = {
   // modes and output
   manifest: { type: "string" },
   "dry-run": { type: "boolean" },
+  force: { type: "boolean" },
   // verify
   expect: { type: "string" },
   deep: { type: "boolean" },
@@ -60,7 +63,7 @@ export const JOB_OPTION_NAMES = [
   "method", "level", "zip64", "duplicates", "password-env", "password-file", "part-size",
   "equal-parts", "concurrency", "prefetch-objects", "prefetch-bytes", "assembly", "copy-min-size", "names", "strip-prefix",
   "on-missing", "content-type", "content-disposition", "cache-control", "storage-class", "sse",
-  "sse-kms-key-id", "metadata", "tag", "manifest",
+  "sse-kms-key-id", "metadata", "tag", "manifest", "follow-symlinks", "allow-outside-symlinks", "force",
 ] as const;
 
 export interface CommandLine {
@@ -113,6 +116,12 @@ export interface JobOptions {
   names: "relative" | "full" | "basename";
   stripPrefix?: string;
   onMissing: "error" | "skip";
+  /** Follow symlinks in local directories (default: store them as links). */
+  followSymlinks?: boolean;
+  /** Store or follow symlinks that lead outside the source tree (default: refused). */
+  allowOutsideSymlinks?: boolean;
+  /** Replace an existing local destination that is not a ZIP archive. */
+  force?: boolean;
   contentType?: string;
   contentDisposition?: string;
   cacheControl?: string;
@@ -224,6 +233,9 @@ export function resolveJobOptions(raw: Record<string, unknown>): JobOptions {
     names: oneOf("names", raw["names"], ["relative", "full", "basename"] as const) ?? "relative",
     stripPrefix: str("strip-prefix", raw["strip-prefix"]),
     onMissing: oneOf("on-missing", raw["on-missing"], ["error", "skip"] as const) ?? "error",
+    followSymlinks: bool("follow-symlinks", raw["follow-symlinks"]),
+    allowOutsideSymlinks: bool("allow-outside-symlinks", raw["allow-outside-symlinks"]),
+    force: bool("force", raw["force"]),
     contentType: str("content-type", raw["content-type"]),
     contentDisposition: str("content-disposition", raw["content-disposition"]),
     cacheControl: str("cache-control", raw["cache-control"]),
@@ -236,11 +248,19 @@ export function resolveJobOptions(raw: Record<string, unknown>): JobOptions {
   };
 }
 
-/** `--older-than` for `cleanup`, in milliseconds. */
-export function resolveOlderThan(value: string | undefined): number {
+/** Youngest upload `cleanup` aborts without `--force`: younger ones may belong to a job still running. */
+export const CLEANUP_MIN_AGE_MS = 60 * 60 * 1000;
+
+/** `--older-than` for `cleanup`, in milliseconds. Below one hour it needs `force` (a dry run does not). */
+export function resolveOlderThan(value: string | undefined, force = true): number {
   if (value === undefined) throw new UsageError("cleanup needs --older-than AGE (e.g. 24h, 90m, 7d)");
   const ms = parseDuration(value);
   if (ms === undefined) throw new UsageError(`--older-than must be a duration such as 24h, 90m or 7d (got ${JSON.stringify(value)})`);
+  if (ms < CLEANUP_MIN_AGE_MS && !force) {
+    throw new UsageError(
+      `--older-than ${value} is under 1h: it would abort uploads that may still be running (other jobs, other tools); add --force to do it anyway`,
+    );
+  }
   return ms;
 }
 

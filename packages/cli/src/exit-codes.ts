@@ -13,7 +13,10 @@ export const EXIT = {
   SOURCE_NOT_FOUND: 3,
   /** The credentials are not allowed to read a source or write the destination. */
   ACCESS_DENIED: 4,
-  /** The destination is invalid (bad key, missing bucket, local path not writable). */
+  /**
+   * The destination is invalid: bad key, missing bucket, a local path that is a directory, one of
+   * the sources or inside one, not writable, or an existing non-ZIP file without `--force`.
+   */
   INVALID_DEST: 5,
   /** Interrupted by SIGINT/SIGTERM or aborted; nothing was left behind. */
   ABORTED: 6,
@@ -34,7 +37,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error (bad arguments or flag values, unreadable --jobs or password file)
   3  source not found (missing key, bucket, prefix with no object, local path)
   4  access denied
-  5  invalid destination (bad key, missing destination bucket, unwritable path)
+  5  invalid destination (bad key, missing destination bucket, a directory, a source or a path
+     inside one, an existing file that is not a ZIP without --force, unwritable path)
   6  aborted (SIGINT/SIGTERM); the multipart upload is aborted, no output is left
   7  invalid archive input (bad or duplicate entry names, Zip64 needed with --zip64 never)
   8  a source object changed while it was read

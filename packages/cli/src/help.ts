@@ -3,7 +3,7 @@ import { EXIT_CODES_HELP } from "./exit-codes.js";
 export const HELP = `Usage:
   zipstream [options] <src...> <dest>
   zipstream [options] --jobs FILE [--parallel N]
-  zipstream cleanup s3://bucket/prefix --older-than AGE [--dry-run]
+  zipstream cleanup s3://bucket/prefix --older-than AGE [--dry-run] [--force]
   zipstream verify s3://bucket/key.zip [--expect s3://bucket/prefix/ | --manifest FILE] [--deep]
 
 Streams a ZIP archive of the sources into the destination with flat memory.
@@ -33,6 +33,11 @@ Names:
                             (default), the whole key/path, or the last segment only
   --strip-prefix STR        name = full key/path with STR removed from its start
   --on-missing error|skip   a missing source key or path (default error)
+Local sources:
+  Symlinks in directories are stored as links (their targets are not read); a link pointing
+  outside the source tree is refused. Loops (a link to a parent) are never walked twice.
+  --follow-symlinks         archive what links point to instead (targets inside the tree only)
+  --allow-outside-symlinks  store or follow links that lead outside the source tree
 
 Upload and read tuning (memory: about concurrency x part size, plus the prefetch window):
   --part-size SIZE          multipart part size, e.g. 16MiB, 64M (default: planned from the
@@ -59,6 +64,8 @@ Destination object (S3):
 
 Modes and output:
   --dry-run                 list the entries, predicted size, Zip64 need and part plan; write nothing
+  --force                   replace a local destination that is not a ZIP archive; cleanup:
+                            allow --older-than under 1h (in-flight uploads of other jobs)
   --manifest FILE           write a JSON manifest (source, name, size, CRC-32, offset per entry)
   --jobs FILE               batch: a JSON array or NDJSON of {"src", "dest", "options"}; options
                             take the flag names above (e.g. {"method": "deflate", "part-size": "16MiB"}),

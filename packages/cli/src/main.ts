@@ -99,6 +99,7 @@ function dryRunText(r: DryRunReport): string {
   const lines = [`dry run: nothing written. ${r.entries.length} entries -> ${r.dest}`];
   for (const e of r.entries) lines.push(`  ${String(e.size).padStart(12)}  ${printableName(e.name)}  <- ${printableName(e.source)}`);
   for (const s of r.skipped) lines.push(`  skipped (missing): ${printableName(s)}`);
+  for (const w of r.warnings ?? []) lines.push(`  warning: ${printableName(w)}`);
   lines.push(`total input: ${formatBytes(r.totalBytes)} (${r.totalBytes} bytes)`);
   lines.push(
     r.predictedSize !== undefined
@@ -145,7 +146,7 @@ async function runCleanup(positionals: string[], values: RawValues, getClient: (
   if (positionals.length !== 1) throw new UsageError("cleanup takes one s3://bucket/prefix");
   const loc = parseLocation(positionals[0]);
   if (loc.kind !== "s3") throw new UsageError("cleanup needs an s3://bucket/prefix location");
-  const olderThan = resolveOlderThan(values["older-than"]);
+  const olderThan = resolveOlderThan(values["older-than"], values.force === true || values["dry-run"] === true);
   const { abortIncompleteUploads, listIncompleteUploads } = await import("@zipstream/s3");
   const args = { client: getClient(), bucket: loc.bucket, prefix: loc.key || undefined, olderThan };
   const uploads = values["dry-run"] ? await listIncompleteUploads(args) : await abortIncompleteUploads(args);
@@ -185,6 +186,8 @@ async function runBatch(
 export async function main(argv: string[], io: MainIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<ExitCode> {
   let values: RawValues = {};
   const err = (line: string) => io.stderr.write(`zipstream: ${line}\n`);
+  // Warnings are not progress: --quiet does not hide them (as ssh does not hide its key warning).
+  const warn = (line: string) => err(`warning: ${line}`);
   try {
     const cl = parseCommandLine(argv);
     values = cl.values;
@@ -241,10 +244,10 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
           try {
             reporter.log(`job ${n}: ${job.src.map((s) => printableName(s.text)).join(" ")} -> ${printableName(job.dest.text)}`);
             if (values["dry-run"]) {
-              const r = await dryRun(job, { getClient, signal: io.signal, reporter, env: io.env });
+              const r = await dryRun(job, { getClient, signal: io.signal, reporter, env: io.env, warn });
               io.stdout.write(values.json ? `${JSON.stringify({ job: n, ok: true, ...r })}\n` : `ok   job ${n} ${dryRunText(r)}\n`);
             } else {
-              const r = await runJob(job, { getClient, signal: io.signal, reporter, env: io.env });
+              const r = await runJob(job, { getClient, signal: io.signal, reporter, env: io.env, warn });
               io.stdout.write(values.json ? `${JSON.stringify({ job: n, ok: true, ...r })}\n` : `ok   job ${n} ${resultLine(r)}\n`);
             }
           } catch (e) {
@@ -276,11 +279,11 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       try {
         const { dryRun, runJob } = await prepare([...job.src, job.dest]);
         if (values["dry-run"]) {
-          const r = await dryRun(job, { getClient, signal: io.signal, reporter: silentReporter, env: io.env });
+          const r = await dryRun(job, { getClient, signal: io.signal, reporter: silentReporter, env: io.env, warn });
           io.stdout.write(values.json ? `${JSON.stringify(r)}\n` : `${dryRunText(r)}\n`);
           return EXIT.OK;
         }
-        const r = await runJob(job, { getClient, signal: io.signal, reporter: makeReporter(values, io, false), env: io.env });
+        const r = await runJob(job, { getClient, signal: io.signal, reporter: makeReporter(values, io, false), env: io.env, warn });
         io.stdout.write(values.json ? `${JSON.stringify({ ok: true, ...r })}\n` : `wrote ${resultLine(r)}\n`);
         return EXIT.OK;
       } catch (e) {

@@ -1,10 +1,10 @@
 import { createWriteStream } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, open, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { predictZipSize, printableName, zipStream, type ZipEntry, type ZipEntryInfo, type ZipOptions } from "@zipstream/core";
+import { predictZipSize, printableName, ZipError, zipStream, type ZipEntry, type ZipEntryInfo, type ZipOptions } from "@zipstream/core";
 import type { S3Dest, S3ObjectRef } from "@zipstream/s3";
 import type { JobOptions } from "./args.js";
 import { UsageError } from "./exit-codes.js";
@@ -38,6 +38,8 @@ export interface DryRunReport {
   dest: string;
   entries: { name: string; source: string; size: number }[];
   skipped: string[];
+  /** Things left out that the user should hear about (symlink loops, dangling links). */
+  warnings: string[];
   totalBytes: number;
   /** Exact archive size; absent with deflate (the compressed size is unknown until compressed). */
   predictedSize?: number;
@@ -69,7 +71,11 @@ export interface RunContext {
   signal?: AbortSignal;
   reporter: Reporter;
   env?: NodeJS.ProcessEnv;
+  /** Warnings (not progress: shown even with --quiet). Default: stderr. */
+  warn?: (line: string) => void;
 }
+
+const stderrWarn = (line: string) => void process.stderr.write(`zipstream: warning: ${line}\n`);
 
 const MAX_UINT32 = 0xffffffff;
 const MAX_UINT16 = 0xffff;
@@ -78,7 +84,11 @@ const MAX_UINT16 = 0xffff;
  * Reads the password from `--password-env NAME` or `--password-file FILE` (its first line, the
  * trailing newline removed). Never from argv, never logged.
  */
-export async function loadPassword(opts: JobOptions, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+export async function loadPassword(
+  opts: JobOptions,
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (line: string) => void = stderrWarn,
+): Promise<string | undefined> {
   if (opts.passwordEnv !== undefined) {
     const v = env[opts.passwordEnv];
     if (v === undefined || v === "") throw new UsageError(`--password-env: environment variable ${opts.passwordEnv} is not set or empty`);
@@ -93,6 +103,14 @@ export async function loadPassword(opts: JobOptions, env: NodeJS.ProcessEnv = pr
     }
     const line = text.split(/\r?\n/)[0] ?? "";
     if (line === "") throw new UsageError(`--password-file: ${opts.passwordFile} is empty`);
+    // As ssh says of a private key others can read: the secret is not secret. Warned, not refused.
+    const mode = (await stat(opts.passwordFile)).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      warn(
+        `--password-file ${opts.passwordFile} is readable by ${mode & 0o004 ? "everyone" : "its group"} (mode ${mode.toString(8).padStart(4, "0")}); ` +
+          `anyone who can read it can open the archive: chmod 600 it`,
+      );
+    }
     return line;
   }
   return undefined;
@@ -114,12 +132,78 @@ function s3Dest(dest: Extract<Location, { kind: "s3" }>, o: JobOptions): S3Dest 
 }
 
 function zipOptionsOf(o: JobOptions, password: string | undefined): ZipOptions {
-  return { method: o.method, level: o.level, zip64: o.zip64, duplicates: o.duplicates, password };
+  return {
+    method: o.method,
+    level: o.level,
+    zip64: o.zip64,
+    duplicates: o.duplicates,
+    password,
+    // --allow-outside-symlinks is the user's explicit consent to links leaving the tree, which
+    // the encoder refuses by default (core's `allowUnsafeSymlinks`, issue 13).
+    ...(o.allowOutsideSymlinks ? { allowUnsafeSymlinks: true } : {}),
+  };
 }
 
 /** Size-only entries for {@link predictZipSize}: nothing is opened. */
 function sizingEntries(planned: PlannedEntry[]): ZipEntry[] {
-  return planned.map((p) => ({ name: p.name, size: p.size, mtime: p.local?.mtime ?? p.s3?.mtime, source: () => new Uint8Array(0) }));
+  return planned.map((p) =>
+    p.link
+      ? { name: p.name, type: "symlink" as const, source: p.link.target, mtime: p.link.mtime }
+      : { name: p.name, size: p.size, mtime: p.local?.mtime ?? p.s3?.mtime, source: () => new Uint8Array(0) },
+  );
+}
+
+/** Local-file signatures of a ZIP archive: local file header, empty archive's end record, spanning marker (APPNOTE 4.3.7, 4.3.16, 8.5.3). */
+const ZIP_SIGNATURES = [0x04034b50, 0x06054b50, 0x08074b50];
+
+function destError(message: string, cause?: unknown): ZipError {
+  return new ZipError("ERR_LOCAL_DEST", message, { cause });
+}
+
+/**
+ * Refuses, before anything is read or written, a local destination that would destroy data:
+ * one of the sources, a path inside a source directory (the next run would zip the archive into
+ * itself), a directory, or an existing file that is not a ZIP archive (unless `--force`).
+ * An existing ZIP is replaced, as before: re-running a job updates its archive.
+ */
+export async function checkLocalDest(job: Job): Promise<void> {
+  if (job.dest.kind !== "local") return;
+  const dest = path.resolve(job.dest.path);
+  // Compare real paths (a source reached through a symlink, or "./x" and "x"); the destination
+  // may not exist yet, so resolve its directory.
+  const realDest = await realpath(dest).catch(async () => path.join(await realpath(path.dirname(dest)).catch(() => path.dirname(dest)), path.basename(dest)));
+  for (const src of job.src) {
+    if (src.kind !== "local") continue;
+    const realSrc = await realpath(src.path).catch(() => path.resolve(src.path));
+    if (realDest === realSrc) throw destError(`destination ${job.dest.text} is also a source: it would be replaced by an archive of itself`);
+    const rel = path.relative(realSrc, realDest);
+    if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel)) {
+      throw destError(`destination ${job.dest.text} is inside the source ${src.text}: the archive would be zipped into the next run; write it elsewhere`);
+    }
+  }
+  let st;
+  try {
+    st = await lstat(dest);
+  } catch {
+    return; // does not exist: nothing to protect
+  }
+  if (st.isDirectory()) throw destError(`destination ${job.dest.text} is a directory; give a file name such as ${path.join(job.dest.text, "archive.zip")}`);
+  if (job.options.force) return;
+  const head = Buffer.alloc(4);
+  let n = 0;
+  try {
+    const fh = await open(dest, "r");
+    try {
+      n = (await fh.read(head, 0, 4, 0)).bytesRead;
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw destError(`cannot read the existing destination ${job.dest.text}: ${(err as Error).message}`, err);
+  }
+  if (n < 4 || !ZIP_SIGNATURES.includes(head.readUInt32LE(0))) {
+    throw destError(`destination ${job.dest.text} exists and is not a ZIP archive: not replaced (use --force to replace it)`);
+  }
 }
 
 function predict(planned: PlannedEntry[], o: JobOptions, password: string | undefined): number | undefined {
@@ -142,6 +226,7 @@ function zip64Need(planned: PlannedEntry[], predicted: number | undefined, o: Jo
 
 /** Plans the job and reports it without writing anything (`--dry-run`). */
 export async function dryRun(job: Job, ctx: RunContext): Promise<DryRunReport> {
+  await checkLocalDest(job);
   const collected = await collectSources(job.src, job.options, ctx.getClient, ctx.signal);
   // The AES overhead is the same for any password: plan with a placeholder, never read the secret.
   const password = job.options.passwordEnv !== undefined || job.options.passwordFile !== undefined ? "x" : undefined;
@@ -151,6 +236,7 @@ export async function dryRun(job: Job, ctx: RunContext): Promise<DryRunReport> {
     dest: job.dest.text,
     entries: collected.entries.map((e) => ({ name: e.name, source: e.source, size: e.size })),
     skipped: collected.skipped,
+    warnings: collected.warnings,
     totalBytes: collected.entries.reduce((s, e) => s + e.size, 0),
     predictedSize,
     zip64: zip64Need(collected.entries, predictedSize, job.options),
@@ -187,8 +273,11 @@ export async function dryRun(job: Job, ctx: RunContext): Promise<DryRunReport> {
 export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
   const started = Date.now();
   const o = job.options;
-  const password = await loadPassword(o, ctx.env);
+  const warn = ctx.warn ?? stderrWarn;
+  await checkLocalDest(job);
+  const password = await loadPassword(o, ctx.env, warn);
   const collected = await collectSources(job.src, o, ctx.getClient, ctx.signal);
+  for (const w of collected.warnings) warn(w);
   if (collected.entries.length === 0) {
     throw Object.assign(new Error(`nothing to zip: every source is missing (${collected.skipped.join(", ")})`), {
       code: "ERR_S3_EMPTY_SOURCE",
@@ -328,7 +417,9 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
 
 /**
  * Writes the archive next to `dest` under a temporary name and renames it on success, so a failed
- * or interrupted run never leaves a truncated zip behind.
+ * or interrupted run never leaves a truncated zip behind. The data is fsync'ed before the rename
+ * (and the directory after it): otherwise a crash soon after could leave the new name pointing at
+ * an empty or partial file on file systems that reorder metadata before data.
  */
 async function writeLocal(archive: Readable, dest: string, signal?: AbortSignal): Promise<number> {
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.partial`);
@@ -346,7 +437,16 @@ async function writeLocal(archive: Readable, dest: string, signal?: AbortSignal)
   try {
     await pipeline(archive, out, { signal });
     size = out.bytesWritten;
+    const fh = await open(tmp, "r+");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, dest);
+    const dir = await open(path.dirname(dest), "r").catch(() => undefined);
+    await dir?.sync().catch(() => {});
+    await dir?.close();
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

@@ -1,4 +1,4 @@
-import { lstat, readdir, stat } from "node:fs/promises";
+import { lstat, readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
@@ -15,6 +15,8 @@ export interface PlannedEntry {
   /** Where the bytes come from, for logs and the manifest: a local path or `s3://bucket/key`. */
   source: string;
   local?: { path: string; mtime: Date; mode: number };
+  /** A symbolic link stored as a link (its target as read by readlink), not as the file it names. */
+  link?: { target: string; mtime: Date };
   s3?: { bucket: string; key: string; etag?: string; mtime?: Date };
 }
 
@@ -22,6 +24,14 @@ export interface Collected {
   entries: PlannedEntry[];
   /** Sources skipped under `--on-missing skip`. */
   skipped: string[];
+  /** Things left out that the user should hear about (symlink loops). */
+  warnings: string[];
+}
+
+/** True when `p` is `root` or inside it (both absolute and normalized). */
+function isInside(p: string, root: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === "" || (!rel.startsWith(`..${path.sep}`) && rel !== ".." && !path.isAbsolute(rel));
 }
 
 /** `a/b/c` normalized to a relative, `/`-separated name without `.`/`..` or leading `/`. */
@@ -81,23 +91,61 @@ async function collectLocal(loc: Extract<Location, { kind: "local" }>, opts: Job
   }
   if (!st.isDirectory()) throw new ZipError("ERR_INVALID_ENTRY", `not a file or directory: ${loc.text}`);
   const base = asGiven.endsWith("/") ? asGiven : `${asGiven}/`;
-  // Depth-first in sorted order so archives are reproducible across file systems.
-  const walk = async (dir: string, rel: string): Promise<void> => {
+  // The tree the user named, for "does this link leave it": lexically for links stored as links
+  // (their text is what an extractor will follow), by real path for links that are followed.
+  const rootLexical = path.resolve(loc.path);
+  const rootReal = await realpath(loc.path);
+  const outsideHint = "--allow-outside-symlinks";
+  // Depth-first in sorted order so archives are reproducible across file systems. `ancestors`
+  // holds the device:inode of every directory on the current path: entering one of them again is a
+  // loop (two `ln -s .` links would otherwise make 2^depth paths), whether through a followed
+  // link or a bind mount.
+  const walk = async (dir: string, rel: string, ancestors: Set<string>): Promise<void> => {
     const names = (await readdir(dir)).sort();
     for (const n of names) {
       const p = path.join(dir, n);
       const relName = `${rel}${n}`;
+      const full = `${base}${relName}`;
       let s = await lstat(p);
       if (s.isSymbolicLink()) {
+        if (!opts.followSymlinks) {
+          // Stored as a link, like `zip -y` and tar: its target is not read.
+          const target = await readlink(p);
+          const lands = path.resolve(path.dirname(path.resolve(p)), target);
+          if (!opts.allowOutsideSymlinks && (path.isAbsolute(target) || !isInside(lands, rootLexical))) {
+            throw new ZipError(
+              "ERR_INVALID_ENTRY",
+              `symlink ${p} points outside the source tree (-> ${target}); it is not archived unless ${outsideHint} is given`,
+            );
+          }
+          out.entries.push({ name: entryName(full, base, opts), size: Buffer.byteLength(target), source: p, link: { target, mtime: s.mtime } });
+          continue;
+        }
+        let real: string;
         try {
-          s = await stat(p); // follow links to files and directories, like `zip -r`
+          real = await realpath(p);
+          s = await stat(p);
         } catch {
-          continue; // dangling link: nothing to read
+          out.warnings.push(`symlink ${p} is dangling: left out`);
+          continue;
+        }
+        if (!opts.allowOutsideSymlinks && !isInside(real, rootReal)) {
+          throw new ZipError(
+            "ERR_INVALID_ENTRY",
+            `symlink ${p} leads outside the source tree (-> ${real}); it is not followed unless ${outsideHint} is given`,
+          );
         }
       }
-      if (s.isDirectory()) await walk(p, `${relName}/`);
-      else if (s.isFile()) {
-        const full = `${base}${relName}`;
+      if (s.isDirectory()) {
+        const id = `${s.dev}:${s.ino}`;
+        if (ancestors.has(id)) {
+          out.warnings.push(`${p} leads back to a directory it is inside (a symlink or mount loop): not entered again`);
+          continue;
+        }
+        ancestors.add(id);
+        await walk(p, `${relName}/`, ancestors);
+        ancestors.delete(id);
+      } else if (s.isFile()) {
         out.entries.push({
           name: entryName(full, base, opts),
           size: s.size,
@@ -107,7 +155,7 @@ async function collectLocal(loc: Extract<Location, { kind: "local" }>, opts: Job
       }
     }
   };
-  await walk(loc.path, "");
+  await walk(loc.path, "", new Set([`${st.dev}:${st.ino}`]));
 }
 
 async function listPrefix(client: S3Client, bucket: string, prefix: string, signal?: AbortSignal) {
@@ -220,7 +268,7 @@ export async function collectSources(
   getClient: () => S3Client,
   signal?: AbortSignal,
 ): Promise<Collected> {
-  const out: Collected = { entries: [], skipped: [] };
+  const out: Collected = { entries: [], skipped: [], warnings: [] };
   for (const loc of sources) {
     if (loc.kind === "local") await collectLocal(loc, opts, out);
     else await collectS3(getClient(), loc, opts, out, signal);
@@ -235,6 +283,7 @@ export async function collectSources(
  */
 export function toZipEntries(planned: PlannedEntry[], getClient: () => S3Client, signal?: AbortSignal): ZipEntry[] {
   return planned.map((p): ZipEntry => {
+    if (p.link) return { name: p.name, type: "symlink", source: p.link.target, mtime: p.link.mtime };
     if (p.local) return { name: p.name, path: p.local.path, size: p.size, mtime: p.local.mtime, mode: p.local.mode };
     const { bucket, key, etag, mtime } = p.s3!;
     return {

@@ -204,7 +204,13 @@ describe.skipIf(!s3available)("against the local S3 gateway", () => {
     expect(dry.stdout).toContain(`would abort s3://${bucket}/stale/left-behind.zip upload ${created.UploadId}`);
     expect((await s3.listMultipartUploads(bucket)).map((u) => u.key).sort()).toEqual(["elsewhere/keep.zip", "stale/left-behind.zip"]);
 
-    const real = await runCli(["cleanup", `s3://${bucket}/stale/`, "--older-than", "1s", "--json"], { env: env() });
+    // Under one hour, uploads of jobs still running would go too: refused without --force.
+    const refused = await runCli(["cleanup", `s3://${bucket}/stale/`, "--older-than", "1s"], { env: env() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--older-than 1s is under 1h: .* add --force/);
+    expect((await s3.listMultipartUploads(bucket)).map((u) => u.key).sort()).toEqual(["elsewhere/keep.zip", "stale/left-behind.zip"]);
+
+    const real = await runCli(["cleanup", `s3://${bucket}/stale/`, "--older-than", "1s", "--force", "--json"], { env: env() });
     expect(real.code, real.stderr).toBe(0);
     const out = JSON.parse(real.stdout) as { uploads: { key: string; uploadId: string }[] };
     expect(out.uploads.map((u) => u.uploadId)).toEqual([created.UploadId]);

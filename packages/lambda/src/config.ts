@@ -34,3 +34,76 @@ export function getS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
   if (cached?.key !== key) cached = { key, client: new S3Client(config) };
   return cached.client;
 }
+
+/**
+ * Passwords an event may name in `password.env`, configured at deploy time in
+ * `ZIPSTREAM_PASSWORDS`: a comma-separated list of `NAME` (the value of environment variable
+ * NAME) or `NAME=SECRET_ID` (the SecretString of that AWS Secrets Manager secret, name or ARN,
+ * read at run time). Any other name is refused, so an event cannot turn another variable
+ * (`DB_PASSWORD`, `PATH`...) into an archive password.
+ */
+export function configuredPasswords(env: NodeJS.ProcessEnv = process.env): Map<string, { secretId?: string }> {
+  const out = new Map<string, { secretId?: string }>();
+  for (const item of (env.ZIPSTREAM_PASSWORDS ?? "").split(",")) {
+    const t = item.trim();
+    if (t === "") continue;
+    const eq = t.indexOf("=");
+    const name = eq < 0 ? t : t.slice(0, eq).trim();
+    const secretId = eq < 0 ? undefined : t.slice(eq + 1).trim();
+    out.set(name, secretId ? { secretId } : {});
+  }
+  return out;
+}
+
+/** Minimal view of a Secrets Manager client (`@aws-sdk/client-secrets-manager`), for injection. */
+export interface SecretsReader {
+  getSecretString(secretId: string): Promise<string>;
+}
+
+let secretsClient: { key: string; reader: SecretsReader } | undefined;
+
+/**
+ * A Secrets Manager reader from the environment (region as for S3; endpoint from
+ * `AWS_ENDPOINT_URL_SECRETS_MANAGER` when set), loaded only when a secret is configured.
+ */
+export async function getSecretsReader(env: NodeJS.ProcessEnv = process.env): Promise<SecretsReader> {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
+  const endpoint = env.AWS_ENDPOINT_URL_SECRETS_MANAGER || undefined;
+  const key = JSON.stringify([region, endpoint]);
+  if (secretsClient?.key !== key) {
+    const { SecretsManagerClient, GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
+    const client = new SecretsManagerClient({ region, ...(endpoint ? { endpoint } : {}) });
+    secretsClient = {
+      key,
+      reader: {
+        async getSecretString(secretId) {
+          const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+          if (typeof out.SecretString !== "string" || out.SecretString === "") {
+            throw new Error(`secret ${secretId} has no SecretString (a binary secret cannot be a password)`);
+          }
+          return out.SecretString;
+        },
+      },
+    };
+  }
+  return secretsClient.reader;
+}
+
+const secretCache = new Map<string, { value: string; until: number }>();
+
+/**
+ * A secret's value, cached per execution environment for `ttlMs` (default 5 minutes), so warm
+ * invocations do not call Secrets Manager each time while a rotated password is still picked up.
+ */
+export async function readSecret(reader: SecretsReader, secretId: string, ttlMs = 300_000, now = Date.now()): Promise<string> {
+  const hit = secretCache.get(secretId);
+  if (hit !== undefined && hit.until > now) return hit.value;
+  const value = await reader.getSecretString(secretId);
+  secretCache.set(secretId, { value, until: now + ttlMs });
+  return value;
+}
+
+/** Empties the secret cache (tests, or after a known rotation). */
+export function clearSecretCache(): void {
+  secretCache.clear();
+}

@@ -1,4 +1,5 @@
 import { ZipError, type ZipErrorCode } from "@zipstream/core";
+import type { LeftBehind } from "@zipstream/s3";
 
 /** One problem found in an invocation event: where (`path`, e.g. `src[1].keys[3]`) and what. */
 export interface EventIssue {
@@ -16,20 +17,28 @@ export interface EventIssue {
 export class LambdaZipError extends ZipError {
   /** For `ERR_INVALID_EVENT`: every problem found, each with its path. */
   readonly issues?: EventIssue[];
+  /** What the failed job could not remove from S3 (the library's `S3ZipError.leftBehind`); absent when nothing is left. */
+  readonly leftBehind?: LeftBehind;
 
-  constructor(code: ZipErrorCode, message: string, options: { cause?: unknown; entry?: string; issues?: EventIssue[] } = {}) {
-    super(code, message, options);
+  constructor(
+    code: ZipErrorCode,
+    message: string,
+    options: { cause?: unknown; entry?: string; issues?: EventIssue[]; leftBehind?: LeftBehind } = {},
+  ) {
+    super(code, message, { cause: options.cause, entry: options.entry });
     this.name = code;
     if (options.issues !== undefined) this.issues = options.issues;
+    if (options.leftBehind !== undefined) this.leftBehind = options.leftBehind;
   }
 
   /** Plain JSON form, as returned to a caller or written to a log line. */
-  toJSON(): { code: string; message: string; entry?: string; issues?: EventIssue[] } {
+  toJSON(): { code: string; message: string; entry?: string; issues?: EventIssue[]; leftBehind?: LeftBehind } {
     return {
       code: this.code,
       message: this.message,
       ...(this.entry !== undefined ? { entry: this.entry } : {}),
       ...(this.issues !== undefined ? { issues: this.issues } : {}),
+      ...(this.leftBehind !== undefined ? { leftBehind: this.leftBehind } : {}),
     };
   }
 }

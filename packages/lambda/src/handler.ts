@@ -1,11 +1,21 @@
 import { setMaxListeners } from "node:events";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { ZipError, printableName } from "@zipstream/core";
-import { relativeName, zipS3Keys, type S3ObjectRef, type S3Source, type ZipS3Options, type ZipS3Progress, type ZipS3Result } from "@zipstream/s3";
-import { getS3Client } from "./config.js";
+import {
+  relativeName,
+  S3ZipError,
+  zipS3Keys,
+  type LeftBehind,
+  type S3ObjectRef,
+  type S3Source,
+  type ZipS3Options,
+  type ZipS3Progress,
+  type ZipS3Result,
+} from "@zipstream/s3";
+import { configuredPasswords, getS3Client, getSecretsReader, readSecret, type SecretsReader } from "./config.js";
 import { invalidEvent, LambdaZipError, type EventIssue } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
-import { planMemory, type MemoryPlan } from "./memory.js";
+import { entryCost, planMemory, type MemoryPlan } from "./memory.js";
 import { validateEvent, type EventSourceObject, type ZipEvent } from "./schema.js";
 
 /** The parts of the Lambda context object the handler uses (a subset of `aws-lambda`'s `Context`). */
@@ -26,7 +36,7 @@ export interface ZipJobResult extends ZipS3Result {
   /** Uncompressed bytes read from the sources. */
   bytesIn: number;
   /** The buffer sizes used (see the memory formula in the README). */
-  memory: { partSize: number; concurrency: number; prefetch: { objects: number; bytes: number } };
+  memory: { partSize: number; concurrency: number; prefetch: { objects: number; bytes: number }; entryMemory: number };
 }
 
 export interface HandlerOptions {
@@ -43,6 +53,10 @@ export interface HandlerOptions {
   progressIntervalMs?: number;
   /** Log line sink. Default: stdout. */
   write?: (line: string) => void;
+  /** Reads Secrets Manager secrets (see `ZIPSTREAM_PASSWORDS`). Default: {@link getSecretsReader} from the environment. */
+  secrets?: SecretsReader;
+  /** How long a secret read from Secrets Manager is reused. Default: `ZIPSTREAM_SECRET_TTL_MS`, else 300,000 ms. */
+  secretTtlMs?: number;
 }
 
 const DEFAULT_MARGIN_MS = 10_000;
@@ -76,6 +90,7 @@ export function createHandler(options: HandlerOptions = {}) {
     const { event: ev, issues } = validateEvent(event);
     let plan: MemoryPlan | undefined;
     let password: string | undefined;
+    let secretId: string | undefined;
     if (ev) {
       const o = ev.options ?? {};
       const p = planMemory(memoryMB, {
@@ -85,18 +100,57 @@ export function createHandler(options: HandlerOptions = {}) {
       });
       plan = p.plan;
       issues.push(...p.issues);
+      const keysCost = eventKeysCost(ev);
+      if (keysCost.bytes > plan.entryMemory) {
+        issues.push({
+          path: "src",
+          message:
+            `its ${keysCost.keys} object keys need about ${mib(keysCost.bytes)} MiB of bookkeeping (512 bytes plus key and name each), ` +
+            `more than the ${mib(plan.entryMemory)} MiB a ${memoryMB} MB function allows; split the job or raise the memory size`,
+        });
+      }
       if (o.password) {
-        password = env[o.password.env];
-        if (password === undefined || password === "") {
-          issues.push({ path: "options.password.env", message: `environment variable ${o.password.env} is not set or empty` });
-          password = undefined;
-        } else log.addSecret(password);
+        // Only names configured at deploy time: an event must not pick any variable as password.
+        const configured = configuredPasswords(env);
+        const conf = configured.get(o.password.env);
+        if (conf === undefined) {
+          issues.push({
+            path: "options.password.env",
+            message:
+              `"${o.password.env}" is not a password configured for this function ` +
+              (configured.size > 0 ? `(ZIPSTREAM_PASSWORDS allows ${[...configured.keys()].join(", ")})` : "(ZIPSTREAM_PASSWORDS is empty)"),
+          });
+        } else if (conf.secretId !== undefined) {
+          secretId = conf.secretId;
+        } else {
+          password = env[o.password.env];
+          if (password === undefined || password === "") {
+            issues.push({ path: "options.password.env", message: `environment variable ${o.password.env} is not set or empty` });
+            password = undefined;
+          } else log.addSecret(password);
+        }
       }
     }
     if (issues.length > 0 || !ev || !plan) {
       const err = invalidEvent(issues);
       log.error("invalid event", { errorCode: err.code, issues, durationMs: Date.now() - started });
       throw err;
+    }
+    if (secretId !== undefined) {
+      // Read at run time (never in the function's configuration), cached between invocations.
+      try {
+        const reader = options.secrets ?? (await getSecretsReader(env));
+        password = await readSecret(reader, secretId, options.secretTtlMs ?? envNumber(env, "ZIPSTREAM_SECRET_TTL_MS") ?? 300_000);
+        log.addSecret(password);
+      } catch (cause) {
+        const err = new LambdaZipError(
+          "ERR_PASSWORD_SECRET",
+          `Reading the archive password from Secrets Manager (secret ${secretId}) failed: ${cause instanceof Error ? cause.message : String(cause)}; nothing was written`,
+          { cause },
+        );
+        log.error("zip failed", { errorCode: err.code, error: err.message, durationMs: Date.now() - started });
+        throw err;
+      }
     }
 
     // ---- 2. Time budget.
@@ -141,6 +195,7 @@ export function createHandler(options: HandlerOptions = {}) {
       partSize: plan.partSize,
       concurrency: plan.concurrency,
       prefetch: plan.prefetch,
+      entryMemory: plan.entryMemory,
       remainingMs: Number.isFinite(startRemaining) ? startRemaining : null,
       marginMs: margin,
     });
@@ -157,7 +212,8 @@ export function createHandler(options: HandlerOptions = {}) {
       onProgress: (p) => {
         progress = p;
       },
-      ...pick(o, ["method", "level", "equalParts", "assembly", "copyMinSize", "onMissing", "duplicates", "zip64", "allowEmpty", "verify"] as const),
+      maxEntryMemory: plan.entryMemory,
+      ...pick(o, ["method", "level", "equalParts", "assembly", "copyMinSize", "onMissing", "onArchived", "duplicates", "zip64", "allowEmpty", "verify"] as const),
       ...(password !== undefined ? { password } : {}),
     };
     const name = nameMapper(o);
@@ -172,7 +228,7 @@ export function createHandler(options: HandlerOptions = {}) {
         requestId,
         durationMs,
         bytesIn: progress.bytesIn,
-        memory: { partSize: plan.partSize, concurrency: plan.concurrency, prefetch: plan.prefetch },
+        memory: { partSize: plan.partSize, concurrency: plan.concurrency, prefetch: plan.prefetch, entryMemory: plan.entryMemory },
       };
       log.info("zip complete", {
         bucket: result.bucket,
@@ -190,10 +246,11 @@ export function createHandler(options: HandlerOptions = {}) {
       });
       return out;
     } catch (cause) {
-      const err = toLambdaError(cause, timedOut, { margin, progress });
+      const err = toLambdaError(cause, timedOut, { margin, progress, memoryMB });
       log.error("zip failed", {
         errorCode: err.code,
         error: err.message,
+        ...(err.leftBehind !== undefined ? { leftBehind: err.leftBehind } : {}),
         ...(err.entry !== undefined ? { entry: printableName(err.entry) } : {}),
         ...(cause instanceof ZipError && cause.code !== err.code ? { causeCode: cause.code } : {}),
         ...progressFields(progress, started),
@@ -240,8 +297,39 @@ function raceCleanup<T>(job: Promise<T>, signal: AbortSignal, margin: number): P
   });
 }
 
-function toLambdaError(cause: unknown, timedOut: boolean, s: { margin: number; progress: ZipS3Progress }): LambdaZipError {
+/** Words for what a failed job left in S3, from the library's `leftBehind` (never guessed). */
+function leftBehindText(left: LeftBehind | undefined): string | undefined {
+  if (left === undefined || (left.object === undefined && left.upload === undefined)) return undefined;
+  const parts: string[] = [];
+  if (left.object) {
+    const o = left.object;
+    parts.push(
+      `the archive s3://${o.bucket}/${o.key}${o.versionId ? ` (version ${o.versionId})` : ""} was completed and could not be deleted again: it remains at the destination`,
+    );
+  }
+  if (left.upload) {
+    const u = left.upload;
+    parts.push(
+      `the multipart upload ${u.uploadId} of s3://${u.bucket}/${u.key} could not be aborted: it remains until the bucket's lifecycle rule or "zipstream cleanup" removes it`,
+    );
+  }
+  return parts.join("; ");
+}
+
+/**
+ * The handler's error for a failure of the job. Exported for tests. What is said about the
+ * destination comes from the library's error (`leftBehind`, and its message as the cause's),
+ * never assumed: a timed-out job whose cleanup failed must not be reported as leaving nothing.
+ */
+export function toLambdaError(
+  cause: unknown,
+  timedOut: boolean,
+  s: { margin: number; progress: ZipS3Progress; memoryMB?: number },
+): LambdaZipError {
   const done = `${s.progress.entries} entries and ${s.progress.partsUploaded} parts were written before stopping`;
+  const leftBehind = cause instanceof S3ZipError ? cause.leftBehind : undefined;
+  const left = leftBehindText(leftBehind);
+  const withLeft = leftBehind !== undefined ? { leftBehind } : {};
   if (cause instanceof LambdaZipError && cause.code === "ERR_TIMEOUT" && cause.message === "CLEANUP_UNFINISHED") {
     return new LambdaZipError(
       "ERR_TIMEOUT",
@@ -250,20 +338,47 @@ function toLambdaError(cause: unknown, timedOut: boolean, s: { margin: number; p
     );
   }
   if (timedOut) {
+    const what =
+      left !== undefined
+        ? `stopping it did not leave the destination clean: ${left}`
+        : cause instanceof ZipError && cause.code === "ERR_ABORTED"
+          ? `its multipart upload was aborted and nothing was left at the destination`
+          : `it then failed with ${cause instanceof ZipError ? cause.code : "an error"}: ${cause instanceof Error ? cause.message : String(cause)}`;
     return new LambdaZipError(
       "ERR_TIMEOUT",
-      `The job could not finish within the function's time budget: it was aborted ${s.margin} ms before the deadline ` +
-        `and its multipart upload was aborted, so nothing was written at the destination (${done}). ` +
+      `The job could not finish within the function's time budget: it was aborted ${s.margin} ms before the deadline and ${what} (${done}). ` +
         `Raise the function timeout, or split the job`,
-      { cause },
+      { cause, ...withLeft },
     );
   }
   if (cause instanceof LambdaZipError) return cause;
   if (cause instanceof ZipError) {
-    return new LambdaZipError(cause.code, cause.message, { cause, ...(cause.entry !== undefined ? { entry: cause.entry } : {}) });
+    let message = cause.message;
+    if (cause.code === "ERR_S3_TOO_MANY_ENTRIES" && s.memoryMB !== undefined) {
+      message += ` (the limit derived from this function's ${s.memoryMB} MB; see the memory plan in the README)`;
+    }
+    if (left !== undefined && !message.includes(left)) message += ` (${left})`;
+    return new LambdaZipError(cause.code, message, { cause, ...withLeft, ...(cause.entry !== undefined ? { entry: cause.entry } : {}) });
   }
   const message = cause instanceof Error ? cause.message : String(cause);
   return new LambdaZipError("ERR_INTERNAL", `Unexpected failure: ${message}`, { cause });
+}
+
+const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1);
+
+/** Object keys the event names and the bookkeeping they cost (see `planMemory`). */
+function eventKeysCost(ev: ZipEvent): { keys: number; bytes: number } {
+  let keys = 0;
+  let bytes = 0;
+  for (const item of Array.isArray(ev.src) ? ev.src : [ev.src]) {
+    for (const s of Array.isArray(item) ? item : [item]) {
+      for (const k of s.keys ?? (s.key !== undefined ? [s.key] : [])) {
+        keys++;
+        bytes += entryCost(k, s.name ?? k);
+      }
+    }
+  }
+  return { keys, bytes };
 }
 
 function progressFields(p: ZipS3Progress, started: number) {

@@ -5,12 +5,13 @@
  */
 export { handler, createHandler, safetyMargin, toSources, nameMapper } from "./handler.js";
 export type { LambdaContext, ZipJobResult, HandlerOptions } from "./handler.js";
-export { parseEvent, validateEvent, eventSchema, formatPath, MIN_PART_SIZE, MAX_PART_SIZE } from "./schema.js";
+export { parseEvent, validateEvent, eventSchema, formatPath, countEventKeys, MIN_PART_SIZE, MAX_PART_SIZE, MAX_EVENT_KEYS } from "./schema.js";
 export type { ZipEvent, ZipEventOptions, EventSourceObject } from "./schema.js";
-export { planMemory, BUFFER_SHARE, MAX_EXPLICIT_SHARE, MAX_DERIVED_PART_SIZE } from "./memory.js";
+export { planMemory, entryCost, BUFFER_SHARE, MAX_EXPLICIT_SHARE, MAX_DERIVED_PART_SIZE, RUNTIME_SHARE, MIN_ENTRY_SHARE } from "./memory.js";
 export type { MemoryPlan, MemoryOverrides } from "./memory.js";
 export { LambdaZipError, invalidEvent } from "./errors.js";
 export type { EventIssue } from "./errors.js";
 export { createLogger } from "./log.js";
 export type { Logger, LogLevel, LoggerOptions } from "./log.js";
-export { s3ConfigFromEnv, getS3Client } from "./config.js";
+export { s3ConfigFromEnv, getS3Client, configuredPasswords, getSecretsReader, readSecret, clearSecretCache } from "./config.js";
+export type { SecretsReader } from "./config.js";

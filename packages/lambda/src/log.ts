@@ -13,7 +13,11 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
-  /** Registers a secret: any occurrence in a later line is replaced by `[REDACTED]`. */
+  /**
+   * Registers a secret: a later field whose whole value equals it is written as `[REDACTED]`.
+   * Substrings are left alone on purpose: replacing every occurrence of a short password inside
+   * other text garbled the logs and, by where the marks fell, revealed the password.
+   */
   addSecret(secret: string): void;
 }
 
@@ -30,14 +34,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const envLevel = (process.env.AWS_LAMBDA_LOG_LEVEL ?? "").toUpperCase();
   const min = ORDER[options.level ?? (envLevel in ORDER ? (envLevel as LogLevel) : "INFO")];
   const write = options.write ?? ((line: string) => void process.stdout.write(line));
-  const secrets: string[] = [];
+  const secrets = new Set<string>();
+  // Redaction by field: a field named like a secret, or whose value is a registered secret, is
+  // replaced whole; nothing else in the line is touched.
+  const replacer = (key: string, value: unknown): unknown => {
+    if (value === undefined || value === null) return value;
+    if (SECRET_FIELD.test(key) && typeof value !== "boolean") return REDACTED;
+    if (typeof value === "string" && secrets.has(value)) return REDACTED;
+    if (typeof value === "bigint") return value.toString();
+    if (value instanceof Error) return { name: value.name, message: value.message };
+    return value;
+  };
   const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
-    let line = JSON.stringify({ timestamp: new Date().toISOString(), level, ...options.base, msg, ...fields }, replacer);
-    // Defence in depth: nothing should ever put a secret in a field, but if a message from a
-    // dependency quoted one, it still must not reach the logs.
-    for (const s of secrets) line = line.split(JSON.stringify(s).slice(1, -1)).join("[REDACTED]");
-    write(line + "\n");
+    write(JSON.stringify({ timestamp: new Date().toISOString(), level, ...options.base, msg, ...fields }, replacer) + "\n");
   };
   return {
     debug: (m, f) => emit("DEBUG", m, f),
@@ -45,13 +55,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     warn: (m, f) => emit("WARN", m, f),
     error: (m, f) => emit("ERROR", m, f),
     addSecret: (s) => {
-      if (s.length > 0) secrets.push(s);
+      if (s.length > 0) secrets.add(s);
     },
   };
 }
 
-function replacer(_key: string, value: unknown): unknown {
-  if (typeof value === "bigint") return value.toString();
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  return value;
-}
+const REDACTED = "[REDACTED]";
+/**
+ * Field names whose values are never written (any depth): passwords, secrets, SSE-C keys,
+ * credentials. `encrypted: true` stays readable (booleans are kept).
+ */
+const SECRET_FIELD = /password|passphrase|secret|customerkey|credential|authorization|token/i;

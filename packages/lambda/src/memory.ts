@@ -18,9 +18,22 @@
  *
  * Explicit event options win; the values left to derive adapt around them (concurrency shrinks to
  * fit), and the result must stay within 80 % of the function's memory, else the event is refused.
+ *
+ * Entries cost memory too, until the archive is complete: about `ENTRY_MEMORY_BYTES` (512) per
+ * source object plus its key and name (the resolved list, the entry, its central-directory
+ * record). What the buffers leave, less 30 % for Node, the SDK and sockets, is the entries'
+ * budget (at least 10 % of the memory):
+ *
+ * ```
+ * entryMemory = max(10 % of memory, memory − peak − 30 % of memory)
+ * ```
+ * 128 MB → 25.6 MiB (about 46,000 objects with 15-character keys); 2048 MB → 858 MiB. The handler
+ * passes it to `zipS3Keys` as `maxEntryMemory`, so a listing that outgrows it stops with
+ * `ERR_S3_TOO_MANY_ENTRIES` before any upload instead of the function being killed for memory,
+ * and refuses an event whose own keys already exceed it.
  */
+import { ENTRY_MEMORY_BYTES, MIN_PART_SIZE } from "@zipstream/s3";
 import type { EventIssue } from "./errors.js";
-import { MIN_PART_SIZE } from "./schema.js";
 
 const MiB = 1024 * 1024;
 
@@ -30,6 +43,15 @@ export const BUFFER_SHARE = 0.5;
 export const MAX_EXPLICIT_SHARE = 0.8;
 /** Largest part size derived automatically. */
 export const MAX_DERIVED_PART_SIZE = 64 * MiB;
+/** Share of the memory kept for Node, the SDK and sockets when the entries' budget is derived. */
+export const RUNTIME_SHARE = 0.3;
+/** Least share of the memory given to entries. */
+export const MIN_ENTRY_SHARE = 0.1;
+
+/** Bytes of bookkeeping one source object costs while a job runs: 512 plus its key and name as UTF-16. */
+export function entryCost(key: string, name: string = key): number {
+  return ENTRY_MEMORY_BYTES + 2 * (key.length + name.length);
+}
 
 export interface MemoryPlan {
   partSize: number;
@@ -39,6 +61,8 @@ export interface MemoryPlan {
   budget: number;
   /** Estimated peak buffer bytes: partSize × (concurrency + 1) + prefetch.bytes. */
   peak: number;
+  /** Bytes the source objects' bookkeeping may use (`maxEntryMemory` of `zipS3Keys`); see the module comment. */
+  entryMemory: number;
 }
 
 export interface MemoryOverrides {
@@ -81,5 +105,6 @@ export function planMemory(memoryLimitInMB: number, overrides: MemoryOverrides =
     });
   }
   partSize = Math.max(partSize, MIN_PART_SIZE);
-  return { plan: { partSize, concurrency, prefetch: { objects: prefetchObjects, bytes: prefetchBytes }, budget, peak }, issues };
+  const entryMemory = Math.max(Math.floor(memory * MIN_ENTRY_SHARE), memory - peak - Math.floor(memory * RUNTIME_SHARE));
+  return { plan: { partSize, concurrency, prefetch: { objects: prefetchObjects, bytes: prefetchBytes }, budget, peak, entryMemory }, issues };
 }

@@ -2,14 +2,20 @@
  * The invocation event: the JSON-expressible subset of `zipS3Keys` options, validated with zod.
  * Everything is checked before any S3 call, and every problem is reported at once with its path.
  */
+import { MAX_PART_SIZE, MIN_PART_SIZE, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS } from "@zipstream/s3";
 import { z } from "zod";
 import { invalidEvent, type EventIssue } from "./errors.js";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-/** S3 multipart limits: parts of 5 MiB to 5 GiB (the last part may be smaller). */
-export const MIN_PART_SIZE = 5 * MiB;
-export const MAX_PART_SIZE = 5 * GiB;
+// The library's own bounds, so the schema cannot accept what zipS3Keys then refuses.
+export { MIN_PART_SIZE, MAX_PART_SIZE };
+/**
+ * Most object keys one event may name (`keys` entries plus object references). An event of
+ * 100,000 short keys is already about 5 MB of JSON, near Lambda's 6 MB synchronous payload
+ * limit; the memory plan may allow fewer (see `planMemory`).
+ */
+export const MAX_EVENT_KEYS = 100_000;
 
 const nonEmpty = (what: string) => z.string({ error: `${what} must be a string` }).min(1, { error: `${what} must not be empty` });
 /** S3 object keys are at most 1,024 bytes of UTF-8. */
@@ -71,9 +77,9 @@ const dest = z.strictObject({
 });
 
 /**
- * Names of environment variables a `password.env` may point at. `AWS_*` and `_*` are refused:
- * they hold the function's own credentials and runtime settings, and an event must not be able to
- * turn them into an archive password.
+ * Syntax of a `password.env` name. `AWS_*` and `_*` are refused outright: they hold the function's
+ * own credentials and runtime settings. Which names may be used at all is decided at deploy time
+ * (`ZIPSTREAM_PASSWORDS`, checked by the handler), so an event cannot pick another secret.
  */
 const ENV_NAME = /^(?!AWS_|_)[A-Za-z_][A-Za-z0-9_]*$/;
 const password = z.custom<{ env: string }>().superRefine((v, ctx) => {
@@ -112,11 +118,12 @@ const options = z.strictObject({
   concurrency: int("concurrency", 1, 64).optional(),
   prefetch: z
     .strictObject({
-      objects: int("prefetch.objects", 1, 1024).optional(),
-      bytes: int("prefetch.bytes", 0, 10 * GiB).optional(),
+      objects: int("prefetch.objects", MIN_PREFETCH_OBJECTS, 1024).optional(),
+      bytes: int("prefetch.bytes", MIN_PREFETCH_BYTES, 10 * GiB).optional(),
     })
     .optional(),
   onMissing: z.enum(["error", "skip"]).optional(),
+  onArchived: z.enum(["error", "skip"]).optional(),
   duplicates: z.enum(["error", "rename", "allow"]).optional(),
   zip64: z.enum(["auto", "always", "never"]).optional(),
   allowEmpty: z.boolean().optional(),
@@ -131,8 +138,28 @@ const options = z.strictObject({
   verify: z.boolean().optional(),
 });
 
+/** Object keys an event names: every `keys` entry and every object reference. */
+export function countEventKeys(srcValue: unknown): number {
+  const items = Array.isArray(srcValue) ? srcValue : [srcValue];
+  let n = 0;
+  for (const item of items) {
+    if (Array.isArray(item)) n += item.length;
+    else if (item !== null && typeof item === "object") {
+      const keys = (item as { keys?: unknown }).keys;
+      if (Array.isArray(keys)) n += keys.length;
+      else if ((item as { key?: unknown }).key !== undefined) n += 1;
+    }
+  }
+  return n;
+}
+
 /** zod schema of the event. Exported for tooling (e.g. generating a JSON Schema). */
-export const eventSchema = z.strictObject({ src, dest, options: options.optional() });
+export const eventSchema = z.strictObject({ src, dest, options: options.optional() }).superRefine((ev, ctx) => {
+  const n = countEventKeys(ev.src);
+  if (n > MAX_EVENT_KEYS) {
+    ctx.addIssue({ code: "custom", path: ["src"], message: `names ${n} object keys, more than the ${MAX_EVENT_KEYS} an event may hold; split the job, or use a prefix source` });
+  }
+});
 
 /** A source object as accepted in the event. */
 export type EventSourceObject = z.infer<typeof sourceObject>;

@@ -50,6 +50,8 @@ async function invoke(event: unknown, opts: { timeoutMs?: number; memory?: numbe
     // Test servers (Ceph, MinIO, local endpoints) have no virtual-host DNS.
     S3_FORCE_PATH_STYLE: "1",
     ZIPSTREAM_TEST_PASSWORD: PASSWORD,
+    // Deploy-time list of the password names events may use.
+    ZIPSTREAM_PASSWORDS: "ZIPSTREAM_TEST_PASSWORD",
     ...opts.env,
   };
   const args = [
@@ -176,7 +178,7 @@ describe("bundle in a separate Node process, against S3", () => {
     const r = inv.outcome.result!;
     expect(r).toMatchObject({ bucket: dest, key: "out/archive.zip", entries: 5, zip64: false, requestId, skipped: [] });
     expect(r.parts as number).toBeGreaterThanOrEqual(3); // 12 MiB of random data in 5 MiB parts
-    expect(r.memory).toEqual({ partSize: 5 * MiB, concurrency: 2, prefetch: { objects: 16, bytes: 128 * MiB } });
+    expect(r.memory).toEqual({ partSize: 5 * MiB, concurrency: 2, prefetch: { objects: 16, bytes: 128 * MiB }, entryMemory: expect.any(Number) });
 
     const head = await client.send(new HeadObjectCommand({ Bucket: dest, Key: "out/archive.zip" }));
     expect(head.ContentLength).toBe(r.size);

@@ -227,7 +227,16 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
     } catch (err) {
       throw mapS3Error(err, "ERR_S3_READ", { bucket: obj.bucket, key: obj.key, action: "confirming the copied source" });
     }
-    if ((obj.etag !== "" && head.ETag !== obj.etag) || head.ContentLength !== obj.size) {
+    const sameVersion = obj.etag === "" || head.ETag === obj.etag;
+    if (sameVersion && head.ContentLength !== undefined && head.ContentLength !== obj.size) {
+      // Same object, another size: the declared `size` was wrong (as readRange reports it).
+      throw new S3ZipError("ERR_SIZE_MISMATCH", `s3://${obj.bucket}/${obj.key} is ${head.ContentLength} bytes, not the ${obj.size} bytes declared or listed for it`, {
+        bucket: obj.bucket,
+        key: obj.key,
+        entry: layout.entries[m]!.name,
+      });
+    }
+    if (!sameVersion || head.ContentLength !== obj.size) {
       throw new S3ZipError("ERR_S3_SOURCE_CHANGED", `s3://${obj.bucket}/${obj.key} changed while it was being copied (ETag ${obj.etag} -> ${head.ETag})`, {
         bucket: obj.bucket,
         key: obj.key,

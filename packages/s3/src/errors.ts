@@ -27,6 +27,16 @@ export type S3ZipErrorCode =
   | "ERR_S3_DEST_EXISTS"
   /** `assembly: "copy"` was asked for a job that copy assembly cannot build (the message names why); nothing was written. */
   | "ERR_S3_COPY_UNSUPPORTED"
+  /**
+   * A source is in an archive storage class (S3 Glacier Flexible Retrieval or Deep Archive, or an
+   * Intelligent-Tiering archive tier) and not restored: it cannot be read until it is
+   * (`onArchived: "skip"` leaves it out instead).
+   */
+  | "ERR_S3_ARCHIVED"
+  /** More source objects than `maxEntries` allows (each costs memory until the archive is complete). */
+  | "ERR_S3_TOO_MANY_ENTRIES"
+  /** A source is encrypted with a customer-provided key (SSE-C) and no key, or another key, was given. */
+  | "ERR_S3_SSE_C_KEY"
   | ZipErrorCode;
 
 /**
@@ -105,6 +115,15 @@ export function mapS3Error(
   }
   if (code === "NoSuchKey" || code === "NoSuchVersion" || (status === 404 && fallback === "ERR_S3_READ")) {
     return new S3ZipError("ERR_S3_NO_SUCH_KEY", `${where.action} ${at}: no such key`, opts);
+  }
+  // S3 answers 403 InvalidObjectState to a GET of an archived object that is not restored (the
+  // GetObject API reference); listing and HEAD normally catch it first (sources.ts).
+  if (code === "InvalidObjectState") {
+    return new S3ZipError(
+      "ERR_S3_ARCHIVED",
+      `${where.action} ${at}: the object is archived (Glacier Flexible Retrieval or Deep Archive) and not restored`,
+      opts,
+    );
   }
   if (code === "AccessDenied" || status === 403) {
     return new S3ZipError("ERR_S3_ACCESS_DENIED", `${where.action} ${at}: access denied`, opts);

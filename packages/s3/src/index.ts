@@ -27,8 +27,15 @@ export {
 } from "./parts.js";
 export { listIncompleteUploads, abortIncompleteUploads, type IncompleteUpload, type IncompleteUploadsOptions } from "./cleanup.js";
 export { S3ZipError, type S3ZipErrorCode, type LeftBehind } from "./errors.js";
-export { type S3Source, type S3ObjectRef, type NameFn, relativeName } from "./sources.js";
-export { type PrefetchOptions, DEFAULT_PREFETCH_OBJECTS, DEFAULT_PREFETCH_BYTES, DEFAULT_RANGE_SIZE } from "./prefetch.js";
+export { type S3Source, type S3ObjectRef, type SourceSse, type NameFn, relativeName, ENTRY_MEMORY_BYTES } from "./sources.js";
+export {
+  type PrefetchOptions,
+  DEFAULT_PREFETCH_OBJECTS,
+  DEFAULT_PREFETCH_BYTES,
+  DEFAULT_RANGE_SIZE,
+  MIN_PREFETCH_OBJECTS,
+  MIN_PREFETCH_BYTES,
+} from "./prefetch.js";
 export {
   verifyS3Zip,
   FIRST_READ,

@@ -25,6 +25,10 @@ export interface PrefetchOptions {
 export const DEFAULT_PREFETCH_OBJECTS = 16;
 export const DEFAULT_PREFETCH_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_RANGE_SIZE = 8 * 1024 * 1024;
+/** Smallest `objects` budget: the member being read. */
+export const MIN_PREFETCH_OBJECTS = 1;
+/** Smallest `bytes` budget (one range is always allowed beyond it, so any positive budget works). */
+export const MIN_PREFETCH_BYTES = 1;
 
 interface Segment {
   /** Index of the object. */
@@ -44,7 +48,13 @@ interface Segment {
  * Memory: at most about `bytes` (plus one range) of buffered bodies.
  */
 export class Prefetcher {
-  private readonly segs: Segment[][];
+  /**
+   * Segments issued and not yet consumed, by object then segment index. Made only when issued:
+   * building every object's segment list up front cost one record per 8 MiB of every source
+   * (a 5 TiB object alone is 655,360 of them) before the first byte was read.
+   */
+  private readonly live = new Map<number, Map<number, Segment>>();
+  private readonly range: number;
   private readonly controller = new AbortController();
   /** Next segment to issue: object index and segment index. */
   private nextObj = 0;
@@ -72,28 +82,48 @@ export class Prefetcher {
     this.maxObjects = options.objects ?? DEFAULT_PREFETCH_OBJECTS;
     this.maxBytes = options.bytes ?? DEFAULT_PREFETCH_BYTES;
     this.resumes = options.resumes ?? 5;
-    const range = options.rangeSize ?? DEFAULT_RANGE_SIZE;
-    this.segs = objects.map((o, i) => {
-      if (o.size <= range) return [{ obj: i, start: 0, end: o.size, started: false }];
-      const out: Segment[] = [];
-      for (let s = 0; s < o.size; s += range) out.push({ obj: i, start: s, end: Math.min(o.size, s + range), started: false });
-      return out;
-    });
+    this.range = options.rangeSize ?? DEFAULT_RANGE_SIZE;
     if (signal) {
       if (signal.aborted) this.close(signal.reason);
       else signal.addEventListener("abort", () => this.close(signal.reason), { once: true });
     }
   }
 
+  /** Number of segments of object `obj`: one whole GET up to `rangeSize`, else ranges of `rangeSize`. */
+  private segmentCount(obj: number): number {
+    const size = this.objects[obj]!.size;
+    return size <= this.range ? 1 : Math.ceil(size / this.range);
+  }
+
+  /** Segment `index` of object `obj`, made on first use and kept until it is consumed. */
+  private segment(obj: number, index: number): Segment {
+    let segs = this.live.get(obj);
+    if (segs === undefined) this.live.set(obj, (segs = new Map()));
+    let seg = segs.get(index);
+    if (seg === undefined) {
+      const size = this.objects[obj]!.size;
+      const start = index * this.range;
+      seg = { obj, start, end: size <= this.range ? size : Math.min(size, start + this.range), started: false };
+      segs.set(index, seg);
+    }
+    return seg;
+  }
+
+  /** Segment records held now (issued and not yet consumed): bounded by the budget, not by the sources' sizes. */
+  get segmentsHeld(): number {
+    let n = 0;
+    for (const m of this.live.values()) n += m.size;
+    return n;
+  }
+
   /** Starts the GETs that fit the budget. */
   pump(): void {
-    while (!this.closed && this.nextObj < this.segs.length) {
+    while (!this.closed && this.nextObj < this.objects.length) {
       if (this.nextObj - this.current >= this.maxObjects) return;
-      const seg = this.segs[this.nextObj]![this.nextSeg]!;
-      const len = seg.end - seg.start;
-      if (this.reserved > 0 && this.reserved + len > this.maxBytes) return;
-      this.start(seg);
-      if (++this.nextSeg >= this.segs[this.nextObj]!.length) {
+      const len = Math.min(this.range, this.objects[this.nextObj]!.size - this.nextSeg * this.range);
+      if (this.reserved > 0 && this.reserved + Math.max(0, len) > this.maxBytes) return;
+      this.start(this.segment(this.nextObj, this.nextSeg));
+      if (++this.nextSeg >= this.segmentCount(this.nextObj)) {
         this.nextObj++;
         this.nextSeg = 0;
       }
@@ -115,19 +145,31 @@ export class Prefetcher {
   async *open(index: number): AsyncGenerator<Buffer> {
     this.current = index;
     this.pump();
-    for (const seg of this.segs[index]!) {
-      if (!seg.started) {
-        // Outside the budget window (a single range larger than the budget): fetch it anyway.
-        this.start(seg);
+    const count = this.segmentCount(index);
+    try {
+      for (let i = 0; i < count; i++) {
+        const seg = this.segment(index, i);
+        if (!seg.started) {
+          // Outside the budget window (a single range larger than the budget): fetch it anyway,
+          // and move the issue cursor past it so that pump() never makes and fetches it again.
+          this.start(seg);
+          if (this.nextObj < index || (this.nextObj === index && this.nextSeg <= i)) {
+            this.nextObj = i + 1 >= count ? index + 1 : index;
+            this.nextSeg = i + 1 >= count ? 0 : i + 1;
+          }
+        }
+        const chunks = await seg.promise!;
+        try {
+          for (const c of chunks) yield c;
+        } finally {
+          this.reserved -= seg.end - seg.start;
+          seg.promise = undefined;
+          this.live.get(index)?.delete(i);
+          this.pump();
+        }
       }
-      const chunks = await seg.promise!;
-      try {
-        for (const c of chunks) yield c;
-      } finally {
-        this.reserved -= seg.end - seg.start;
-        seg.promise = undefined;
-        this.pump();
-      }
+    } finally {
+      this.live.delete(index);
     }
   }
 

@@ -5,6 +5,17 @@ import { S3ZipError, httpStatus, isAbortError, mapS3Error } from "./errors.js";
 import { delay } from "./retry.js";
 import type { ResolvedObject } from "./sources.js";
 
+/** The total of `Content-Range: bytes a-b/total` (RFC 9110 14.4); undefined when absent or `*`. */
+export function contentRangeTotal(header: string | undefined): number | undefined {
+  const m = /\/(\d+)\s*$/.exec(header ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
+/** SSE-C request fields for reading `o` (none when it has no customer key); the SDK adds the key's MD5. */
+export function sseCustomerHeaders(o: { sseCustomerKey?: string }): { SSECustomerAlgorithm?: string; SSECustomerKey?: string } {
+  return o.sseCustomerKey === undefined ? {} : { SSECustomerAlgorithm: "AES256", SSECustomerKey: o.sseCustomerKey };
+}
+
 /** Options of {@link readRange}. */
 export interface ReadRangeOptions {
   /** Cancels the GET; the promise rejects with ERR_ABORTED. */
@@ -28,9 +39,13 @@ export interface ReadRangeOptions {
  * header, so a 0-byte object works. An object listed without an ETag is pinned to the first ETag
  * the server sends (written back to `o.etag`).
  *
- * The server's byte count is checked against the request: a different Content-Length, or more
- * bytes than asked, is ERR_S3_SOURCE_CHANGED. A status below 500 is final (missing, denied,
- * changed); network failures and 5xx are retried up to `resumes` times.
+ * The object's real size (Content-Range's total on a ranged GET, Content-Length on a whole one)
+ * must be `o.size`, else ERR_SIZE_MISMATCH: a declared `size` is trusted for planning, and reading
+ * only its bytes of a larger object would write a valid-looking, truncated member. The server's
+ * byte count is checked against the request: a different Content-Length, or more bytes than
+ * asked, is ERR_S3_SOURCE_CHANGED. An SSE-C object is read with its key (`o.sseCustomerKey`).
+ * A status below 500 is final (missing, denied, changed); network failures and 5xx are retried up
+ * to `resumes` times.
  */
 export async function readRange(client: S3Client, o: ResolvedObject, start: number, end: number, opts: ReadRangeOptions): Promise<void> {
   const len = end - start;
@@ -46,9 +61,25 @@ export async function readRange(client: S3Client, o: ResolvedObject, start: numb
     let body: Readable;
     try {
       const out = await client.send(
-        new GetObjectCommand({ Bucket: o.bucket, Key: o.key, VersionId: o.versionId, Range: range, IfMatch: o.etag === "" ? undefined : o.etag }),
+        new GetObjectCommand({
+          Bucket: o.bucket,
+          Key: o.key,
+          VersionId: o.versionId,
+          Range: range,
+          IfMatch: o.etag === "" ? undefined : o.etag,
+          ...sseCustomerHeaders(o),
+        }),
         { abortSignal: opts.signal },
       );
+      const total = range === undefined ? out.ContentLength : contentRangeTotal(out.ContentRange);
+      if (total !== undefined && total !== o.size) {
+        (out.Body as Readable | undefined)?.destroy?.();
+        throw new S3ZipError("ERR_SIZE_MISMATCH", `s3://${o.bucket}/${o.key} is ${total} bytes, not the ${o.size} bytes declared or listed for it`, {
+          bucket: o.bucket,
+          key: o.key,
+          entry: o.name,
+        });
+      }
       if (out.ContentLength !== undefined && out.ContentLength !== len - filled) {
         (out.Body as Readable | undefined)?.destroy?.();
         throw new S3ZipError("ERR_S3_SOURCE_CHANGED", `s3://${o.bucket}/${o.key}: expected ${len - filled} bytes, the server sent ${out.ContentLength}`, {

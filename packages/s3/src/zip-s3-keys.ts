@@ -14,8 +14,8 @@ import { COPY_MIN_SIZE_WITHOUT_CHECKSUMS, COPY_MIN_SIZE_WITH_CHECKSUMS, assemble
 import { S3ZipError } from "./errors.js";
 import { JobState, checkDestFree } from "./multipart.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
-import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
-import { resolveSources, type NameFn, type ResolvedObject, type S3Source } from "./sources.js";
+import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
+import { resolveSources, validateSourceOptions, type NameFn, type ResolvedObject, type S3Source, type SourceSse } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest, type UploadOptions } from "./upload.js";
 import { verifyS3Zip, type VerifyReport } from "./verify.js";
 
@@ -127,6 +127,27 @@ export interface ZipS3Options {
    * `result.verify`. A failed check does not delete the archive. Default false.
    */
   verify?: boolean;
+  /**
+   * A source in an archive storage class (GLACIER, DEEP_ARCHIVE, or an Intelligent-Tiering archive
+   * tier) that is not restored: "error" (default) fails with ERR_S3_ARCHIVED before any upload;
+   * "skip" lists it in `result.skipped`. Listed objects of those classes are HEADed to read their
+   * restore status; a reference with `size` and `etag` is not HEADed, so an archived one fails at
+   * its GET (ERR_S3_ARCHIVED, upload aborted).
+   */
+  onArchived?: "error" | "skip";
+  /** SSE-C key for every source that does not give its own `sse` (HEAD and GET send it). Default: none. */
+  sse?: SourceSse;
+  /**
+   * Most source objects in one job; the listing stops with ERR_S3_TOO_MANY_ENTRIES, before any
+   * upload, when there are more. Default: no limit. Memory: about 0.5 KB per object plus its key
+   * and name, held until the archive is complete.
+   */
+  maxEntries?: number;
+  /**
+   * Most bytes of per-object bookkeeping: 512 bytes per object plus twice its key's and name's
+   * length; more fails with ERR_S3_TOO_MANY_ENTRIES while listing. Default: no limit.
+   */
+  maxEntryMemory?: number;
 }
 
 /** What {@link zipS3Keys} wrote. */
@@ -140,7 +161,7 @@ export interface ZipS3Result {
   etag: string;
   versionId?: string;
   zip64: boolean;
-  /** `s3://bucket/key` of the missing objects skipped under onMissing "skip". */
+  /** `s3://bucket/key` of the objects skipped: missing under onMissing "skip", archived under onArchived "skip". */
   skipped: string[];
   /** The size predicted before the upload, when the archive's size was predictable (store). */
   predictedSize?: number;
@@ -183,8 +204,8 @@ function validate(o: ZipS3Options): void {
   optInt("headConcurrency", o.headConcurrency, 1, 1000);
   if (o.prefetch !== undefined) {
     if (typeof o.prefetch !== "object" || o.prefetch === null) throw new TypeError("prefetch must be an object { objects, bytes }");
-    optInt("prefetch.objects", o.prefetch.objects, 1);
-    optInt("prefetch.bytes", o.prefetch.bytes, 1);
+    optInt("prefetch.objects", o.prefetch.objects, MIN_PREFETCH_OBJECTS);
+    optInt("prefetch.bytes", o.prefetch.bytes, MIN_PREFETCH_BYTES);
     optInt("prefetch.rangeSize", o.prefetch.rangeSize, 1);
     optInt("prefetch.resumes", o.prefetch.resumes, 0);
   }
@@ -195,6 +216,7 @@ function validate(o: ZipS3Options): void {
   if (o.onMissing !== undefined && o.onMissing !== "error" && o.onMissing !== "skip") throw new TypeError(`onMissing must be "error" or "skip"`);
   if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
   if (o.verify !== undefined && typeof o.verify !== "boolean") throw new TypeError("verify must be a boolean");
+  validateSourceOptions(o);
 }
 
 /**
@@ -241,6 +263,10 @@ async function run(options: ZipS3Options, method: "store" | "deflate", signal: A
     name: options.name,
     onMissing: options.onMissing ?? "error",
     headConcurrency: options.headConcurrency ?? 16,
+    onArchived: options.onArchived,
+    sse: options.sse,
+    maxEntries: options.maxEntries,
+    maxEntryMemory: options.maxEntryMemory,
     signal,
   }).catch((err: unknown) => {
     if (signal.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted", { cause: err });
@@ -320,8 +346,9 @@ export function planAssemblyReport(
  * reaches 16 MiB (the threshold that pays on any server, with or without checksums), so that it
  * never trades a stream for a copy assembly that copies nothing.
  */
-function copyUnsupported(o: Pick<ZipS3Options, "password" | "equalParts" | "copyMinSize">, method: "store" | "deflate", objects: { size: number }[], forced: boolean): string | undefined {
+function copyUnsupported(o: Pick<ZipS3Options, "password" | "equalParts" | "copyMinSize">, method: "store" | "deflate", objects: { size: number; sseCustomerKey?: string }[], forced: boolean): string | undefined {
   if (method !== "store") return `method is "${method}" (only stored members are the source objects' own bytes)`;
+  if (objects.some((x) => x.sseCustomerKey !== undefined)) return "a source is encrypted with a customer key (SSE-C), which copy assembly does not send";
   if (o.password !== undefined) return "a password is set (encrypted members differ from the source bytes)";
   if (o.equalParts) return "equalParts is set (copied parts have the members' sizes)";
   const min = o.copyMinSize ?? (forced ? COPY_MIN_SIZE_WITH_CHECKSUMS : COPY_MIN_SIZE_WITHOUT_CHECKSUMS);

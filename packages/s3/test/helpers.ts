@@ -38,10 +38,13 @@ function loadEnv(): Record<string, string | undefined> {
 
 const env = loadEnv();
 
+/** The test S3 server's endpoint URL. */
+export const s3Endpoint = (): string => env.S3_ENDPOINT ?? "";
+
 /** A client configured the way Ceph RGW 16 needs (path style, no flexible checksums). */
-export function makeClient(extra: { accessKeyId?: string; secretAccessKey?: string } = {}): S3Client {
+export function makeClient(extra: { accessKeyId?: string; secretAccessKey?: string; endpoint?: string } = {}): S3Client {
   return new S3Client({
-    endpoint: env.S3_ENDPOINT,
+    endpoint: extra.endpoint ?? env.S3_ENDPOINT,
     region: env.AWS_REGION ?? "us-east-1",
     forcePathStyle: true,
     requestChecksumCalculation: "WHEN_REQUIRED",

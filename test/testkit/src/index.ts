@@ -524,3 +524,5 @@ function makeTestS3(info: ServerInfo): TestS3 {
     },
   };
 }
+
+export { startRewriteProxy, type ProxiedResponse, type SeenRequest } from "./rewrite-proxy.js";
