@@ -38,8 +38,11 @@ describe.skipIf(!s3available)("--assembly copy against the local S3 gateway", ()
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/assembly: copy \(planned for a server with checksums, as AWS S3\) — 3 parts, 1 copied by S3 \(7\.00 MiB\)/);
     expect(r.stdout).toMatch(/where S3 has checksums, 12\.0 MiB where it has not/);
+    // "auto" copies from 16 MiB: the 12 MiB member streams, and the plan says why.
     const json = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`, "--dry-run", "--json"], { env: childEnv() });
-    expect(JSON.parse(json.stdout).assembly).toMatchObject({ assembly: "copy", copyParts: 1 });
+    expect(JSON.parse(json.stdout).assembly).toMatchObject({ assembly: "stream", reason: expect.stringMatching(/copyMinSize \(16777216 bytes\)/) });
+    const forced = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`, "--dry-run", "--json", "--assembly", "copy"], { env: childEnv() });
+    expect(JSON.parse(forced.stdout).assembly).toMatchObject({ assembly: "copy", copyParts: 1 });
     const deflate = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`, "--dry-run", "--json", "--method", "deflate"], { env: childEnv() });
     expect(JSON.parse(deflate.stdout).assembly).toMatchObject({ assembly: "stream", reason: expect.stringMatching(/deflate/) });
   });
