@@ -78,6 +78,8 @@ export class EntryData {
   #ended = false;
   /** The first failure while reading ahead, raised by {@link output}. */
   #failure: unknown;
+  /** Reading ahead in progress: {@link output} continues only once it has stopped (one reader at a time). */
+  #priming: Promise<void> | undefined;
   #discarded = false;
 
   constructor(
@@ -116,7 +118,12 @@ export class EntryData {
    * Opens the source and submits input until the compressor's in-flight window is full (at most
    * one window of blocks ahead). A failure is kept for {@link output}.
    */
-  async prime(): Promise<void> {
+  prime(): Promise<void> {
+    this.#priming ??= this.#prime();
+    return this.#priming;
+  }
+
+  async #prime(): Promise<void> {
     try {
       const reader = await this.open();
       const deflater = (this.#deflater = new BlockDeflater(this.n.level));
@@ -143,6 +150,7 @@ export class EntryData {
    * 32-bit limits). Throws {@link EntryFailure}s and {@link ZipError}s.
    */
   async *output(check: (length: number) => void): AsyncGenerator<Uint8Array, void, undefined> {
+    await this.#priming;
     if (this.#failure !== undefined) throw this.#failure;
     const reader = await this.open();
     const deflater = this.#deflater ?? (this.n.method === "deflate" ? (this.#deflater = new BlockDeflater(this.n.level)) : undefined);

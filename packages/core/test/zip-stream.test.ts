@@ -517,6 +517,31 @@ describe("read-ahead of the next deflated entry", () => {
     expect(z.stats.bytesIn).toBe(expected.reduce((s, d) => s + d.length, 0));
   });
 
+  it("the writer reaching an entry while it is still being read ahead continues where read-ahead stopped", async () => {
+    // "a" ends at once and the file "b" is read ahead, so b's turn comes mid-read: its input must
+    // be read once, in order (not by the read-ahead and the writer both).
+    const dir = await mkdtemp(join(tmpdir(), "zipstream-ahead-"));
+    try {
+      const data = Buffer.concat([text, randomBytes(1 << 20)]);
+      const path = join(dir, "b.bin");
+      await writeFile(path, data);
+      for (const declared of [true, false]) {
+        for (let round = 0; round < 3; round++) {
+          const entries: ZipEntry[] = [
+            { name: "a", source: "tiny" },
+            { name: "b", path, ...(declared ? { size: data.length } : {}) },
+          ];
+          const zip = await collect(zipStream(entries, { method: "deflate" }));
+          const py = await pythonRead(zip);
+          expect(py.bad).toBeNull();
+          expect(py.entries[1]!.data === b64(data), `declared ${declared}`).toBe(true);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("failures of the next entry surface at its turn, naming it, after the current entry is complete", async () => {
     const boom = new Error("no such object");
     const cases: [ZipEntry, string][] = [
