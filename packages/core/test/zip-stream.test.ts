@@ -314,6 +314,26 @@ describe("failures", () => {
     noEnd(r2.bytes);
   });
 
+  it("Node streams read through chunksOf: already ended, destroyed before reading, object-mode values", async () => {
+    const ended = Readable.from([Buffer.from("x")]);
+    for await (const _ of ended) void _;
+    expect(ended.readableEnded).toBe(true);
+    const zip = await collect(zipStream([{ name: "ended", source: ended, method: "store" }]));
+    expect(parseZip(zip).entries[0]!.usize).toBe(0);
+    const gone = new Readable({ read() {} });
+    gone.on("error", () => undefined); // destroyed before zipstream listens
+    gone.destroy(new Error("gone before its turn"));
+    await tick();
+    const r1 = await collectError(zipStream([{ name: "gone", source: gone, method: "store" }]));
+    expect(r1.error.code).toBe("ERR_SOURCE");
+    expect(r1.error.cause.message).toBe("gone before its turn");
+    const objects = Readable.from([{ not: "bytes" }]);
+    const r2 = await collectError(zipStream([{ name: "objects", source: objects, method: "store" }]));
+    expect(r2.error.code).toBe("ERR_SOURCE");
+    expect(r2.error.cause).toBeInstanceOf(TypeError);
+    noEnd(r2.bytes);
+  });
+
   it("a source that cannot be opened: ERR_SOURCE naming the entry", async () => {
     const { error, bytes } = await collectError(zipStream([{ name: "gone", path: join(dir, "nope") }]));
     expect(error.code).toBe("ERR_SOURCE");
