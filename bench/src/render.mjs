@@ -35,7 +35,7 @@ function encoderTables(r) {
     for (const s of rows) {
       if (s.error) { lines.push(`| ${s.encoder} | failed | | | | | | |`); continue; }
       const ratio = sameRun(ours, s) && ours.mibPerSec ? ours.mibPerSec / s.mibPerSec : undefined;
-      lines.push(`| ${s.encoder} | ${fmt(s.mibPerSec)} | ${fmt(s.mibPerSecMin)}–${fmt(s.mibPerSecMax)} | ${fmt(s.cpuSeconds, 2)} | ${fmt(s.maxRssMiB)} | ${s.encoder === "zipstream" ? "–" : fmt(ratio, 2)} | ${s.outBytes ?? "–"} | ${run(s)}Z${s.load1 !== undefined ? ` (load ${fmt(s.load1, 0)})` : ""} |`);
+      lines.push(`| ${s.encoder} | ${fmt(s.mibPerSec)} | ${fmt(s.mibPerSecMin)}–${fmt(s.mibPerSecMax)} | ${fmt(s.cpuSeconds, 2)} | ${fmt(s.maxRssMiB)} | ${s.encoder === "zipstream" ? "–" : fmt(ratio, 2)} | ${s.outBytes ?? "–"} | ${run(s)}Z${s.corpus ? `, ${s.corpus.files} files` : ""}${s.load1 !== undefined ? `, load ${fmt(s.load1, 0)}` : ""} |`);
     }
     const notes = [];
     const nosize = by("zipstream-nosize", method, sink);

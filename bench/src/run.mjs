@@ -129,14 +129,16 @@ const summary = selected.map((c) => {
     load1: median(rs.map((x) => x.load1)) };
 });
 const now = new Date().toISOString();
-for (const s of summary) s.date = now;
+for (const s of summary) Object.assign(s, { date: now, corpus: { files: manifest.files.length, bytes: manifest.bytes } });
 let merged = { summary, runs };
 if (values.merge && existsSync(values.out)) {
   const old = JSON.parse(readFileSync(values.out, "utf8"));
-  if (old.corpus?.bytes !== manifest.bytes) throw new Error(`--merge: ${values.out} was measured on another corpus`);
+  // Rows keep the corpus they were measured on (the corpus is rebuilt from this machine's files,
+  // so it can change between runs); ratios are printed only between rows of the same run.
+  if (old.corpus?.bytes !== manifest.bytes) console.error(`--merge: ${values.out} has rows from another corpus (${old.corpus?.files} files, ${old.corpus?.bytes} bytes); each row records its own`);
   const keys = new Set(summary.map(key));
   merged = {
-    summary: [...old.summary.map((s) => ({ date: old.date, ...s })).filter((s) => !keys.has(key(s))), ...summary],
+    summary: [...old.summary.map((s) => ({ date: old.date, corpus: { files: old.corpus.files, bytes: old.corpus.bytes }, ...s })).filter((s) => !keys.has(key(s))), ...summary],
     runs: [...old.runs.filter((x) => !keys.has(key(x))), ...runs],
   };
 }
