@@ -18,7 +18,7 @@ const LEVEL = 6;
 let outBytes = 0;
 
 /** The sink every runner writes to (see the header comment). */
-function sink(out) {
+export function sink(out) {
   if (out !== "null") return createWriteStream(out, { highWaterMark: 1 << 20 });
   return new Writable({
     highWaterMark: 1 << 20,
