@@ -240,6 +240,7 @@ export class ZipReadable extends Readable {
       }
       knownCrc = c;
     }
+    let closed = false;
     try {
       if (data !== undefined) await data.open();
       const size = data?.size ?? n.size;
@@ -268,6 +269,7 @@ export class ZipReadable extends Readable {
         }
         // Closing is a round trip to the thread pool: let it run while the next entry starts.
         const closing = data.close();
+        closed = true;
         this.#closing.add(closing);
         void closing.finally(() => this.#closing.delete(closing));
         if (size !== undefined && data.bytesIn !== size) {
@@ -294,8 +296,9 @@ export class ZipReadable extends Readable {
       if (err instanceof EntryFailure) throw fail(err.code, err.message, err.cause);
       throw err;
     } finally {
-      // Idempotent: a no-op after the close above; releases the source on a failure.
-      await data?.close();
+      // On a failure: release the source before the error is raised (not awaited otherwise: the
+      // close above runs in the background).
+      if (!closed) await data?.close();
     }
   }
 }
