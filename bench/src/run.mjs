@@ -46,7 +46,8 @@ for (const [method, sink] of [["store", "null"], ["store", "file"], ["deflate", 
     if (e === "client-zip" && method === "deflate") continue; // client-zip never compresses
     cases.push({ encoder: e, method, sink });
   }
-  if (method === "store") cases.push({ encoder: "limit:read-crc-copy", method, sink });
+  if (method === "store") cases.push({ encoder: "limit:read-crc-copy", method, sink }, { encoder: "limit:read-crc-sync", method, sink });
+  if (sink === "null") cases.push({ encoder: "zipstream-nosize", method, sink });
 }
 cases.push({ encoder: "zipstream+aes", method: "store", sink: "null" });
 cases.push({ encoder: "limit:crc32", method: "store", sink: "null" }, { encoder: "limit:zlib-1thread", method: "deflate", sink: "null" });
@@ -57,7 +58,7 @@ const key = (c) => `${c.encoder}/${c.method}/${c.sink}`;
 function shuffle(a, seed) { const r = [...a]; for (let i = r.length - 1; i > 0; i--) { seed = (seed * 1103515245 + 12345) >>> 0; const j = seed % (i + 1); [r[i], r[j]] = [r[j], r[i]]; } return r; }
 
 function verify(c, out) {
-  if (c.encoder.startsWith("limit:")) return { ok: true, size: c.encoder === "limit:read-crc-copy" ? manifest.bytes : undefined };
+  if (c.encoder.startsWith("limit:")) return { ok: true, size: c.encoder.startsWith("limit:read-crc-") ? manifest.bytes : undefined };
   if (c.encoder.endsWith("+aes")) {
     // Info-ZIP cannot decrypt AES; 7-Zip tests every member with the password.
     execFileSync("7z", ["t", "-pbenchmark password", out], { stdio: "pipe", maxBuffer: 1 << 26 });
@@ -123,17 +124,21 @@ const summary = selected.map((c) => {
   if (!rs.length) return { ...c, error: runs.find((x) => key(x) === key(c))?.error ?? "no run" };
   const mbs = rs.map((x) => x.bytesIn / 2 ** 20 / x.seconds);
   return { ...c, runs: rs.length, mibPerSec: median(mbs), mibPerSecMin: Math.min(...mbs), mibPerSecMax: Math.max(...mbs),
-    cpuSeconds: median(rs.map((x) => x.cpuSeconds)), maxRssMiB: median(rs.map((x) => x.maxRssMiB)), outBytes: rs[0].outBytes };
+    cpuSeconds: median(rs.map((x) => x.cpuSeconds)), maxRssMiB: median(rs.map((x) => x.maxRssMiB)), outBytes: rs[0].outBytes,
+    // How loaded the machine was (1-minute load average, median over this case's runs).
+    load1: median(rs.map((x) => x.load1)) };
 });
 const now = new Date().toISOString();
-for (const s of summary) s.date = now;
+for (const s of summary) Object.assign(s, { date: now, corpus: { files: manifest.files.length, bytes: manifest.bytes } });
 let merged = { summary, runs };
 if (values.merge && existsSync(values.out)) {
   const old = JSON.parse(readFileSync(values.out, "utf8"));
-  if (old.corpus?.bytes !== manifest.bytes) throw new Error(`--merge: ${values.out} was measured on another corpus`);
+  // Rows keep the corpus they were measured on (the corpus is rebuilt from this machine's files,
+  // so it can change between runs); ratios are printed only between rows of the same run.
+  if (old.corpus?.bytes !== manifest.bytes) console.error(`--merge: ${values.out} has rows from another corpus (${old.corpus?.files} files, ${old.corpus?.bytes} bytes); each row records its own`);
   const keys = new Set(summary.map(key));
   merged = {
-    summary: [...old.summary.map((s) => ({ date: old.date, ...s })).filter((s) => !keys.has(key(s))), ...summary],
+    summary: [...old.summary.map((s) => ({ date: old.date, corpus: { files: old.corpus.files, bytes: old.corpus.bytes }, ...s })).filter((s) => !keys.has(key(s))), ...summary],
     runs: [...old.runs.filter((x) => !keys.has(key(x))), ...runs],
   };
 }

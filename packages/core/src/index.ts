@@ -18,6 +18,7 @@ export { ZipError, isZipError, type ZipErrorCode, type ZipErrorOptions } from ".
 export type * from "./types.js";
 export { dosDateTime } from "./records.js";
 export { printableName } from "./names.js";
+export { chunksOf, isNodeReadable } from "./chunks.js";
 
 /** CRC-32 (the ZIP polynomial) of `data`, continuing from `value` (default 0). Uses `zlib.crc32`. */
 export function crc32(data: Uint8Array | string, value = 0): number {

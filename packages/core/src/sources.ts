@@ -4,7 +4,7 @@
  * turn comes), and `close()` releases whatever was opened, even while a read is pending.
  */
 import { close as fsClose, fstat as fsFstat, open as fsOpen, read as fsRead, type Stats } from "node:fs";
-import { Readable } from "node:stream";
+import { chunksOf, isNodeReadable, toBytes } from "./chunks.js";
 import type { ZipSource, ZipSourceFactory } from "./types.js";
 
 /** Default read size for `path` sources: large reads keep syscalls and awaits per byte low. */
@@ -19,19 +19,8 @@ export interface SourceReader {
   readonly size?: number;
 }
 
-function toChunk(c: unknown): Uint8Array {
-  if (c instanceof Uint8Array) return c;
-  if (typeof c === "string") return Buffer.from(c, "utf8");
-  if (c instanceof ArrayBuffer) return new Uint8Array(c);
-  throw new TypeError(`source produced a chunk of type ${c === null ? "null" : typeof c}; expected Uint8Array`);
-}
-
 function isReadableStream(s: unknown): s is ReadableStream<Uint8Array> {
   return typeof s === "object" && s !== null && typeof (s as ReadableStream).getReader === "function";
-}
-
-function isNodeReadable(s: unknown): s is Readable {
-  return s instanceof Readable || (typeof s === "object" && s !== null && typeof (s as Readable).pipe === "function" && typeof (s as Readable).read === "function");
 }
 
 class BytesReader implements SourceReader {
@@ -65,7 +54,7 @@ class PullReader implements SourceReader {
       if (this.closed) return null;
       const r = await this.next();
       if (r.done || this.closed) return null;
-      const c = toChunk(r.value);
+      const c = toBytes(r.value);
       if (c.length > 0) return c;
     }
   }
@@ -87,73 +76,6 @@ function iteratorReader(it: Iterator<unknown> | AsyncIterator<unknown>): SourceR
 function webStreamReader(stream: ReadableStream<Uint8Array>): SourceReader {
   const reader = stream.getReader();
   return new PullReader(() => reader.read(), () => reader.cancel());
-}
-
-/**
- * Node Readable: chunks are taken from 'data' events one at a time (pausing after each), so every
- * chunk is passed on as the stream produced it. (The stream's async iterator calls `read()`,
- * which concatenates whatever is buffered: a copy of member data.)
- */
-class NodeStreamReader implements SourceReader {
-  private readonly queue: Uint8Array[] = [];
-  private ended = false;
-  private closed = false;
-  private error: unknown;
-  private waiter: (() => void) | undefined;
-
-  constructor(private readonly stream: Readable) {
-    if (stream.readableEnded) this.ended = true;
-    else if (stream.destroyed) this.error = stream.errored ?? new Error("source stream was destroyed before it was read");
-    const wake = (): void => {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w?.();
-    };
-    stream.on("data", (c: unknown) => {
-      stream.pause();
-      try {
-        const chunk = toChunk(c);
-        if (chunk.length > 0) this.queue.push(chunk);
-      } catch (err) {
-        this.error ??= err;
-      }
-      wake();
-    });
-    stream.once("end", () => {
-      this.ended = true;
-      wake();
-    });
-    stream.on("error", (err) => {
-      this.error ??= err;
-      wake();
-    });
-    stream.once("close", () => {
-      if (!this.ended && !this.closed) this.error ??= new Error("source stream closed before its end");
-      wake();
-    });
-    stream.pause();
-  }
-
-  async read(): Promise<Uint8Array | null> {
-    for (;;) {
-      if (this.queue.length > 0) return this.queue.shift()!;
-      if (this.error !== undefined) throw this.error;
-      if (this.ended || this.closed) return null;
-      const wait = new Promise<void>((resolve) => (this.waiter = resolve));
-      this.stream.resume();
-      await wait;
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.queue.length = 0;
-    if (!this.stream.destroyed) this.stream.destroy();
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
-  }
 }
 
 /**
@@ -243,7 +165,8 @@ function fstatFd(fd: number): Promise<Stats> {
 export function readerFor(s: ZipSource): SourceReader {
   if (s instanceof Uint8Array) return new BytesReader(s);
   if (typeof s === "string") return new BytesReader(Buffer.from(s, "utf8"));
-  if (isNodeReadable(s)) return new NodeStreamReader(s);
+  // Chunks exactly as the stream pushed them (its own iterator would concatenate: a copy).
+  if (isNodeReadable(s)) return iteratorReader(chunksOf(s));
   if (isReadableStream(s)) return webStreamReader(s);
   if (typeof s === "object" && s !== null) {
     const ai = (s as AsyncIterable<Uint8Array>)[Symbol.asyncIterator];

@@ -314,6 +314,26 @@ describe("failures", () => {
     noEnd(r2.bytes);
   });
 
+  it("Node streams read through chunksOf: already ended, destroyed before reading, object-mode values", async () => {
+    const ended = Readable.from([Buffer.from("x")]);
+    for await (const _ of ended) void _;
+    expect(ended.readableEnded).toBe(true);
+    const zip = await collect(zipStream([{ name: "ended", source: ended, method: "store" }]));
+    expect(parseZip(zip).entries[0]!.usize).toBe(0);
+    const gone = new Readable({ read() {} });
+    gone.on("error", () => undefined); // destroyed before zipstream listens
+    gone.destroy(new Error("gone before its turn"));
+    await tick();
+    const r1 = await collectError(zipStream([{ name: "gone", source: gone, method: "store" }]));
+    expect(r1.error.code).toBe("ERR_SOURCE");
+    expect(r1.error.cause.message).toBe("gone before its turn");
+    const objects = Readable.from([{ not: "bytes" }]);
+    const r2 = await collectError(zipStream([{ name: "objects", source: objects, method: "store" }]));
+    expect(r2.error.code).toBe("ERR_SOURCE");
+    expect(r2.error.cause).toBeInstanceOf(TypeError);
+    noEnd(r2.bytes);
+  });
+
   it("a source that cannot be opened: ERR_SOURCE naming the entry", async () => {
     const { error, bytes } = await collectError(zipStream([{ name: "gone", path: join(dir, "nope") }]));
     expect(error.code).toBe("ERR_SOURCE");
@@ -515,6 +535,31 @@ describe("read-ahead of the next deflated entry", () => {
     expect(py.bad).toBeNull();
     expect(py.entries.map((e) => e.data === b64(expected[Number(e.name.slice(1))]))).toEqual(entries.map(() => true));
     expect(z.stats.bytesIn).toBe(expected.reduce((s, d) => s + d.length, 0));
+  });
+
+  it("the writer reaching an entry while it is still being read ahead continues where read-ahead stopped", async () => {
+    // "a" ends at once and the file "b" is read ahead, so b's turn comes mid-read: its input must
+    // be read once, in order (not by the read-ahead and the writer both).
+    const dir = await mkdtemp(join(tmpdir(), "zipstream-ahead-"));
+    try {
+      const data = Buffer.concat([text, randomBytes(1 << 20)]);
+      const path = join(dir, "b.bin");
+      await writeFile(path, data);
+      for (const declared of [true, false]) {
+        for (let round = 0; round < 3; round++) {
+          const entries: ZipEntry[] = [
+            { name: "a", source: "tiny" },
+            { name: "b", path, ...(declared ? { size: data.length } : {}) },
+          ];
+          const zip = await collect(zipStream(entries, { method: "deflate" }));
+          const py = await pythonRead(zip);
+          expect(py.bad).toBeNull();
+          expect(py.entries[1]!.data === b64(data), `declared ${declared}`).toBe(true);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("failures of the next entry surface at its turn, naming it, after the current entry is complete", async () => {
