@@ -251,7 +251,7 @@ describe("distributed archive (compress mode): deflate and AES across segments",
 
   it("AES-256: the password goes to each worker (never into the plan); readers decrypt", async () => {
     const password = "distributed secret";
-    const plan = await planArchive(planOptions("aes.zip", { src: { bucket: src, prefix: "d/0" }, password, segment: { bytes: 2 * MiB } }));
+    const plan = await planArchive(planOptions("aes.zip", { src: { bucket: src, prefix: "d/00" }, password, segment: { bytes: 300 * 1024 } }));
     expect(plan.encrypted).toBe(true);
     expect(JSON.stringify(plan)).not.toContain(password);
     await expect(runSegment({ client, plan, segment: 0 })).rejects.toThrow(/password is required/);
@@ -260,7 +260,7 @@ describe("distributed archive (compress mode): deflate and AES across segments",
     await finalizeArchive({ client, plan });
     const dl = await download(client, out, "aes.zip");
     try {
-      await verifyZip(dl.path, expected("d/0"), { readers: [...AES_READERS], password });
+      await verifyZip(dl.path, expected("d/00"), { readers: [...AES_READERS], password });
     } finally {
       await dl.cleanup();
     }
