@@ -30,15 +30,15 @@ export interface PlanOutput {
   members: number;
   mode: "copy" | "compress";
   size?: number;
-  /** The name of the password's environment variable, handed on to the segments. */
-  passwordEnv?: string;
+  /** The name of the password's environment variable, handed on to the segments (null: none). */
+  passwordEnv: string | null;
 }
 
 /** `segmentHandler`'s, `finalizeHandler`'s and `abortHandler`'s event. */
 export interface SegmentEvent {
   plan: string;
   segment?: number;
-  passwordEnv?: string;
+  passwordEnv?: string | null;
 }
 
 export interface DistributedHandlerOptions {
@@ -67,7 +67,7 @@ function planRef(event: unknown): SegmentEvent {
   const issues: EventIssue[] = [];
   if (typeof e?.plan !== "string" || !/^s3:\/\/[^/]+\/.+/.test(e.plan)) issues.push({ path: "plan", message: "plan must be s3://bucket/key" });
   if (e?.segment !== undefined && !(Number.isSafeInteger(e.segment) && e.segment >= 0)) issues.push({ path: "segment", message: "segment must be a non-negative integer" });
-  if (e?.passwordEnv !== undefined && typeof e.passwordEnv !== "string") issues.push({ path: "passwordEnv", message: "passwordEnv must be a string" });
+  if (e?.passwordEnv !== undefined && e.passwordEnv !== null && typeof e.passwordEnv !== "string") issues.push({ path: "passwordEnv", message: "passwordEnv must be a string" });
   if (issues.length > 0) throw invalidEvent(issues);
   return e!;
 }
@@ -123,7 +123,7 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
           members: p.members,
           mode: p.mode,
           ...(p.size !== undefined ? { size: p.size } : {}),
-          ...(passwordEnv !== undefined ? { passwordEnv } : {}),
+          passwordEnv: passwordEnv ?? null,
         };
       } catch (err) {
         throw toLambda(err);
@@ -138,7 +138,7 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
       const e = planRef(event);
       const issues: EventIssue[] = [];
       if (e.segment === undefined) issues.push({ path: "segment", message: "segment is required" });
-      const password = passwordFrom(env, e.passwordEnv, issues);
+      const password = passwordFrom(env, e.passwordEnv ?? undefined, issues);
       if (issues.length > 0) throw invalidEvent(issues);
       const d = deadline(context);
       try {
