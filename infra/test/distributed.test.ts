@@ -102,9 +102,9 @@ describe("state machine executed by aws-local-stepfunctions against the gateway"
   function run(input: Record<string, unknown>, calls: string[]) {
     const client = s3.client();
     const h = createDistributedHandlers({ client });
-    const bind = (name: string, f: (e: any) => Promise<unknown>) => async (e: any) => {
+    const bind = (name: string, f: (e: any) => Promise<unknown>) => async (e: any): Promise<never> => {
       calls.push(name);
-      return f(e);
+      return (await f(e)) as never;
     };
     const machine = new StateMachine(distributedDefinition(FAKE, 3) as never);
     return machine.run(input as never, {
