@@ -176,10 +176,11 @@ describe("distributed archive (copy mode) on the gateway", () => {
   });
 
   it("a segment that keeps failing leads to abort: no upload, no object, no plan file left; a second abort does nothing", async () => {
-    await put(client, src, "fail/a.txt", "small\n");
-    await put(client, src, "fail/b.bin", patternBytes(6 * MiB, 99));
-    await put(client, src, "fail/c.bin", patternBytes(6 * MiB, 98));
-    const plan = await planArchive({ ...planOptions("failing.zip"), src: { bucket: src, prefix: "fail/" }, segment: { bytes: 7 * MiB, parts: 2 } });
+    // Two copied members with a small one between: segments [a's parts] and [b, c's parts].
+    await put(client, src, "fail/a.bin", patternBytes(12 * MiB, 99));
+    await put(client, src, "fail/b.txt", "small\n");
+    await put(client, src, "fail/c.bin", patternBytes(12 * MiB, 98));
+    const plan = await planArchive({ ...planOptions("failing.zip"), src: { bucket: src, prefix: "fail/" }, segment: { bytes: 13 * MiB, parts: 2 } });
     expect(plan.segments).toBeGreaterThanOrEqual(2);
     await client.send(new DeleteObjectCommand({ Bucket: src, Key: "fail/c.bin" }));
     const failing = plan.segments - 1;
