@@ -92,7 +92,7 @@ describe("state machine executed by aws-local-stepfunctions against the gateway"
       { key: "in/a.txt", body: "a\n".repeat(2000) },
       { key: "in/b.bin", body: new Uint8Array(12 * MiB).fill(7) },
       { key: "in/c.txt", body: "c\n".repeat(500) },
-      { key: "in/d.bin", body: new Uint8Array(7 * MiB).fill(9) },
+      { key: "in/d.bin", body: new Uint8Array(12 * MiB).fill(9) },
     ]);
   });
   afterAll(async () => {
@@ -148,7 +148,7 @@ describe("state machine executed by aws-local-stepfunctions against the gateway"
     // every run of its segment fails (ERR_S3_NO_SUCH_KEY is not in the Retry list).
     const input = {
       ...event("gone.zip"),
-      src: [{ bucket, key: "gone/y.txt" }, { bucket, key: "gone/x.bin", size: 6 * MiB, etag: '"0123456789abcdef0123456789abcdef"' }],
+      src: [{ bucket, key: "gone/y.txt" }, { bucket, key: "gone/x.bin", size: 12 * MiB, etag: '"0123456789abcdef0123456789abcdef"' }],
     };
     const err = await run(input, calls).result.catch((e: unknown) => e as Error);
     // The Fail state's Error and Cause, after Abort ran.

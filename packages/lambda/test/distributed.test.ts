@@ -27,7 +27,7 @@ beforeAll(async () => {
     { key: "in/a.txt", body: "a\n".repeat(1000) },
     { key: "in/b.bin", body: Buffer.alloc(12 * MiB + 3, 1) },
     { key: "in/c.txt", body: "c\n".repeat(3000) },
-    { key: "in/d.bin", body: Buffer.alloc(7 * MiB, 2) },
+    { key: "in/d.bin", body: Buffer.alloc(12 * MiB, 2) },
   ]);
   work = await mkdtemp(join(tmpdir(), "zipstream-lambda-d-"));
 });
@@ -69,7 +69,7 @@ describe("distributed handlers (in-process)", () => {
   });
 
   it("a segment that keeps failing: typed error for Catch, then abort leaves nothing", async () => {
-    await s3.putObjects(bucket, [{ key: "gone/x.bin", body: Buffer.alloc(6 * MiB, 4) }, { key: "gone/y.txt", body: "y" }]);
+    await s3.putObjects(bucket, [{ key: "gone/x.bin", body: Buffer.alloc(12 * MiB, 4) }, { key: "gone/y.txt", body: "y" }]);
     const planned = await h().plan({ ...event("b.zip"), src: { bucket, prefix: "gone/" } }, context);
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: "gone/x.bin" }));
     for (let i = 0; i < 2; i++) {
