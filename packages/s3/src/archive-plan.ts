@@ -53,7 +53,7 @@ import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type Pref
 import { readRange } from "./ranges.js";
 import { resolveSources, type ResolvedObject } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest } from "./upload.js";
-import { validate, type ZipS3Options } from "./zip-s3-keys.js";
+import { validate, type ZipS3Options, type ZipS3Result } from "./zip-s3-keys.js";
 
 /** Where a plan's manifest is stored. Its other files are under `key + ".d/"`. */
 export interface PlanLocation {
@@ -126,17 +126,8 @@ export interface SegmentResult {
   bytesCopied: number;
 }
 
-/** What {@link finalizeArchive} wrote. */
-export interface ArchiveResult {
-  bucket: string;
-  key: string;
-  size: number;
-  entries: number;
-  parts: number;
-  etag: string;
-  versionId?: string;
-  /** The archive's CRC-32 (S3's base64), when every part's CRC is known. */
-  checksumCRC32?: string;
+/** What {@link finalizeArchive} wrote: `zipS3Keys`'s fields for the object, and whether S3 verified its CRC-32. */
+export interface ArchiveResult extends Pick<ZipS3Result, "bucket" | "key" | "size" | "entries" | "parts" | "etag" | "versionId" | "checksumCRC32"> {
   /** S3 verified `checksumCRC32` at Complete. */
   checksumVerified: boolean;
 }
