@@ -9,7 +9,7 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import { ZipError } from "@zipstream/core";
-import { abortArchive, finalizeArchive, planArchive, runSegment, type AbortArchiveResult, type ArchiveResult, type ArchivePlanOptions } from "@zipstream/s3";
+import { abortArchive, finalizeArchive, pendingSegments, planArchive, runSegment, type AbortArchiveResult, type ArchiveResult, type ArchivePlanOptions } from "@zipstream/s3";
 import { getS3Client } from "./config.js";
 import { LambdaZipError, invalidEvent, type EventIssue } from "./errors.js";
 import { nameMapper, safetyMargin, toSources, type LambdaContext } from "./handler.js";
@@ -177,7 +177,68 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
   };
 }
 
+/** What the single-Lambda handler returns for a planned archive it could not finish in time. */
+export interface ContinueResult {
+  status: "continue";
+  /** Invoke again with `{ plan }` (this value) until the result has `status: "complete"`. */
+  plan: string;
+  /** Segments still to run. */
+  segmentsLeft: number;
+}
+
+/**
+ * A planned archive in one function, across as many invocations as it needs: the event is the
+ * single-Lambda event plus `plan: { bucket, key }` (first call: plans it), or just
+ * `{ plan: "s3://…" }` (a later call). Segments run one after another while the time budget
+ * lasts; when it runs low, the function returns `{ status: "continue", plan }` instead of
+ * failing with ERR_TIMEOUT (a segment cut by the budget is rerun next time: runs are
+ * idempotent). When every segment has run, it finalizes and returns `{ status: "complete", ... }`.
+ */
+export function createContinuingHandler(options: DistributedHandlerOptions = {}) {
+  const h = createDistributedHandlers(options);
+  return async (event: unknown, context?: LambdaContext): Promise<ContinueResult | (ArchiveResult & { status: "complete" })> => {
+    const env = options.env ?? process.env;
+    const e = (event ?? {}) as { plan?: unknown; passwordEnv?: string | null };
+    let url: string;
+    let passwordEnv = e.passwordEnv ?? undefined;
+    if (typeof e.plan === "string") url = planRef(event).plan;
+    else {
+      const planned = await h.plan(event, context);
+      url = planned.plan;
+      passwordEnv = planned.passwordEnv ?? undefined;
+    }
+    const left = () => context?.getRemainingTimeInMillis?.() ?? Infinity;
+    const client = clientOf(options, env);
+    let pending: number[];
+    try {
+      pending = await pendingSegments(client, url);
+    } catch (err) {
+      throw toLambda(err);
+    }
+    // Stop before a segment when less than twice the longest one so far (or the margin) is left.
+    let longest = 0;
+    while (pending.length > 0) {
+      const budget = left();
+      if (Number.isFinite(budget) && budget - safetyMargin(budget) < 2 * longest) return { status: "continue", plan: url, segmentsLeft: pending.length };
+      const started = Date.now();
+      try {
+        await h.segment({ plan: url, segment: pending[0], passwordEnv }, context);
+      } catch (err) {
+        if (err instanceof LambdaZipError && err.code === "ERR_TIMEOUT") return { status: "continue", plan: url, segmentsLeft: pending.length };
+        throw err;
+      }
+      longest = Math.max(longest, Date.now() - started);
+      pending.shift();
+    }
+    const budget = left();
+    if (Number.isFinite(budget) && budget - safetyMargin(budget) < 2 * longest) return { status: "continue", plan: url, segmentsLeft: 0 };
+    return { status: "complete", ...(await h.finalize({ plan: url }, context)) };
+  };
+}
+
 const built = createDistributedHandlers();
+/** `index.continuingHandler`: {@link createContinuingHandler} built from the environment. */
+export const continuingHandler = createContinuingHandler();
 /** Handler names in the bundle: `index.planHandler`, `index.segmentHandler`, `index.finalizeHandler`, `index.abortHandler`. */
 export const planHandler = built.plan;
 export const segmentHandler = built.segment;

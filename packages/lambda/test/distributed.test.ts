@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDistributedHandlers } from "../src/index.js";
+import { createContinuingHandler, createDistributedHandlers } from "../src/index.js";
 
 const MiB = 1024 * 1024;
 let s3: TestS3;
@@ -83,5 +83,23 @@ describe("distributed handlers (in-process)", () => {
     expect(await keys("b.zip")).toEqual([]);
     const bad = await h().segment({ plan: "nope" }, context).catch((e: unknown) => e);
     expect(isZipError(bad, "ERR_INVALID_EVENT")).toBe(true);
+  });
+
+  it('past its time budget the continuing handler returns { status: "continue", plan }; re-invoked, it completes', async () => {
+    const run = createContinuingHandler({ client });
+    // Time runs low after the first segment: plenty for the first three looks at the clock
+    // (plan, the check before segment 0, its deadline), then only the safety margin is left.
+    let looks = 0;
+    const short = { awsRequestId: "c1", getRemainingTimeInMillis: () => (++looks <= 3 ? 300_000 : 10_001) };
+    const first = await run(event("c.zip"), short);
+    expect(first).toMatchObject({ status: "continue", plan: `s3://${bucket}/plans/c.zip.json` });
+    expect((first as { segmentsLeft: number }).segmentsLeft).toBeGreaterThanOrEqual(1);
+    expect(await keys("c.zip")).toEqual([]);
+    const done = await run({ plan: (first as { plan: string }).plan }, context);
+    expect(done).toMatchObject({ status: "complete", key: "c.zip", entries: 4 });
+    const file = join(work, "c.zip");
+    await s3.downloadToFile(bucket, "c.zip", file);
+    expect((await readWith("python", file)).entries).toHaveLength(4);
+    expect(await keys("plans/")).toEqual([]);
   });
 });

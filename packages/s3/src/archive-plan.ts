@@ -781,6 +781,21 @@ async function listedParts(client: S3Client, plan: ArchivePlan): Promise<Map<num
 }
 
 /**
+ * The segments of a plan still to run: those without a result, and (copy mode) those whose parts
+ * `ListParts` does not show with the ETags of their result.
+ */
+export async function pendingSegments(client: S3Client, ref: PlanRef, signal?: AbortSignal): Promise<number[]> {
+  const plan = await loadPlan(client, ref, signal);
+  const results = await loadResults(client, plan, signal);
+  const listed = plan.mode === "copy" ? await listedParts(client, plan) : undefined;
+  return results.flatMap((r, i) => {
+    if (r === undefined) return [i];
+    if (listed && r.parts.some(([n, etag]) => listed.get(n) !== etag)) return [i];
+    return [];
+  });
+}
+
+/**
  * Finishes a plan whose segments ran only in part: runs the segments that have no result, or
  * whose parts `ListParts` does not show with the ETags of that result, `segmentsAtOnce` at a
  * time (default 1), then finalizes. Returns the archive and the segments it ran.
@@ -788,13 +803,7 @@ async function listedParts(client: S3Client, plan: ArchivePlan): Promise<Map<num
 export async function resumeArchive(o: ArchiveRunOptions & { keepPlan?: boolean; segmentsAtOnce?: number }): Promise<ArchiveResult & { segmentsRun: number[] }> {
   if (!o?.client) throw new TypeError("client is required");
   const plan = await loadPlan(o.client, o.plan, o.signal);
-  const results = await loadResults(o.client, plan, o.signal);
-  const listed = plan.mode === "copy" ? await listedParts(o.client, plan) : undefined;
-  const todo = results.flatMap((r, i) => {
-    if (r === undefined) return [i];
-    if (listed && r.parts.some(([n, etag]) => listed.get(n) !== etag)) return [i];
-    return [];
-  });
+  const todo = await pendingSegments(o.client, plan, o.signal);
   await eachLimit(todo, o.segmentsAtOnce ?? 1, (segment) => runSegment({ ...o, plan, segment }));
   const out = await finalizeArchive({ ...o, plan });
   return { ...out, segmentsRun: todo };

@@ -59,6 +59,7 @@ export {
   finalizeArchive,
   abortArchive,
   resumeArchive,
+  pendingSegments,
   loadPlan,
   buildPlanDocs,
   planFiles,
