@@ -10,7 +10,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { ZipError } from "@zipstream/core";
 import { abortArchive, finalizeArchive, pendingSegments, planArchive, runSegment, type AbortArchiveResult, type ArchiveResult, type ArchivePlanOptions } from "@zipstream/s3";
-import { getS3Client } from "./config.js";
+import { configuredPasswords, getS3Client, getSecretsReader, readSecret, type SecretsReader } from "./config.js";
 import { LambdaZipError, invalidEvent, type EventIssue } from "./errors.js";
 import { nameMapper, safetyMargin, toSources, type LambdaContext } from "./handler.js";
 import { validateEvent } from "./schema.js";
@@ -44,6 +44,8 @@ export interface SegmentEvent {
 export interface DistributedHandlerOptions {
   client?: S3Client | (() => S3Client);
   env?: NodeJS.ProcessEnv;
+  /** Reads Secrets Manager secrets (see `ZIPSTREAM_PASSWORDS`). Default: from the environment. */
+  secrets?: SecretsReader;
 }
 
 const clientOf = (o: DistributedHandlerOptions, env: NodeJS.ProcessEnv) => (typeof o.client === "function" ? o.client() : (o.client ?? getS3Client(env)));
@@ -55,8 +57,19 @@ function toLambda(cause: unknown): LambdaZipError {
   return new LambdaZipError("ERR_INTERNAL", `Unexpected failure: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
 }
 
-function passwordFrom(env: NodeJS.ProcessEnv, name: string | undefined, issues: EventIssue[]): string | undefined {
+/**
+ * The password named by `name`, under the single-Lambda handler's rule: only names configured at
+ * deploy time (`ZIPSTREAM_PASSWORDS`) are accepted; a name bound to a Secrets Manager secret is
+ * read from it (cached), any other from the environment.
+ */
+async function passwordFrom(o: DistributedHandlerOptions, env: NodeJS.ProcessEnv, name: string | undefined, issues: EventIssue[]): Promise<string | undefined> {
   if (name === undefined) return undefined;
+  const conf = configuredPasswords(env).get(name);
+  if (conf === undefined) {
+    issues.push({ path: "passwordEnv", message: `"${name}" is not a password configured for this function (ZIPSTREAM_PASSWORDS)` });
+    return undefined;
+  }
+  if (conf.secretId !== undefined) return readSecret(o.secrets ?? (await getSecretsReader(env)), conf.secretId);
   const v = env[name];
   if (v === undefined || v === "") issues.push({ path: "passwordEnv", message: `environment variable ${name} is not set or empty` });
   return v || undefined;
@@ -91,7 +104,7 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
       const { plan, segment, ...rest } = (event ?? {}) as PlanEvent;
       const { event: ev, issues } = validateEvent(rest);
       const passwordEnv = ev?.options?.password?.env;
-      const password = passwordFrom(env, passwordEnv, issues);
+      const password = await passwordFrom(options, env, passwordEnv, issues);
       if (plan !== undefined && (typeof plan?.bucket !== "string" || typeof plan.key !== "string")) issues.push({ path: "plan", message: "plan must be { bucket, key }" });
       if (issues.length > 0 || !ev) throw invalidEvent(issues);
       const o = ev.options ?? {};
@@ -138,7 +151,7 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
       const e = planRef(event);
       const issues: EventIssue[] = [];
       if (e.segment === undefined) issues.push({ path: "segment", message: "segment is required" });
-      const password = passwordFrom(env, e.passwordEnv ?? undefined, issues);
+      const password = await passwordFrom(options, env, e.passwordEnv ?? undefined, issues);
       if (issues.length > 0) throw invalidEvent(issues);
       const d = deadline(context);
       try {
