@@ -21,6 +21,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { ZipstreamStack, type SourceLocation, type ZipstreamStackProps } from "../lib/zipstream-stack.js";
+import { ZipstreamStateMachine } from "../lib/distributed.js";
 
 /** `-c key=value` / `--context key=value` pairs, so plain `node` can synthesize like the CDK CLI. */
 export function contextFromArgv(argv: readonly string[]): Record<string, string> {
@@ -89,10 +90,16 @@ function main(): void {
   if (!existsSync(resolve(props.codePath, "index.mjs"))) {
     throw new Error(`no Lambda bundle at ${props.codePath}/index.mjs: run \`pnpm --filter @zipstream/lambda run bundle\` first`);
   }
-  new ZipstreamStack(app, String(app.node.tryGetContext("stackName") ?? "Zipstream"), {
+  const stack = new ZipstreamStack(app, String(app.node.tryGetContext("stackName") ?? "Zipstream"), {
     ...props,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });
+  // -c distributed=true: the Step Functions state machine of docs/distributed.md (MaxConcurrency
+  // from -c maxConcurrency=N, plans under -c planPrefix=...).
+  if (String(app.node.tryGetContext("distributed")) === "true") {
+    const planPrefix = app.node.tryGetContext("planPrefix");
+    new ZipstreamStateMachine(stack, "Distributed", { codePath: props.codePath, ...(planPrefix ? { planPrefix: String(planPrefix) } : {}) });
+  }
   const assembly = app.synth();
   process.stderr.write(`synthesized ${assembly.stacks.map((s) => s.templateFile).join(", ")} into ${assembly.directory}\n`);
 }

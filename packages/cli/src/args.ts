@@ -50,6 +50,11 @@ export const OPTIONS = {
   jobs: { type: "string" },
   parallel: { type: "string" },
   "older-than": { type: "string" },
+  // distributed archives (see distributed.ts)
+  plan: { type: "string" },
+  workers: { type: "string" },
+  "keep-plan": { type: "boolean" },
+  "segment-size": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -66,8 +71,11 @@ export const JOB_OPTION_NAMES = [
   "sse-kms-key-id", "metadata", "tag", "manifest", "follow-symlinks", "allow-outside-symlinks", "force",
 ] as const;
 
+/** Subcommands of a distributed archive (plan, its segments, finalize, resume, abort). */
+export const DISTRIBUTED_COMMANDS = ["plan", "run-segment", "finalize", "resume", "abort"] as const;
+
 export interface CommandLine {
-  command: "zip" | "cleanup" | "verify";
+  command: "zip" | "cleanup" | "verify" | (typeof DISTRIBUTED_COMMANDS)[number];
   positionals: string[];
   values: RawValues;
 }
@@ -90,9 +98,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
   }
   const positionals = [...parsed.positionals];
   let command: CommandLine["command"] = "zip";
-  if (positionals[0] === "cleanup" || positionals[0] === "verify") {
-    command = positionals[0];
-    positionals.shift();
+  if (positionals[0] === "cleanup" || positionals[0] === "verify" || (DISTRIBUTED_COMMANDS as readonly string[]).includes(positionals[0] ?? "")) {
+    command = positionals.shift() as CommandLine["command"];
   }
   return { command, positionals, values: parsed.values as RawValues };
 }

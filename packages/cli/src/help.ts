@@ -5,6 +5,9 @@ export const HELP = `Usage:
   zipstream [options] --jobs FILE [--parallel N]
   zipstream cleanup s3://bucket/prefix --older-than AGE [--dry-run] [--force]
   zipstream verify s3://bucket/key.zip [--expect s3://bucket/prefix/ | --manifest FILE] [--deep]
+  zipstream [options] <s3-src...> <s3-dest> --workers N [--plan s3://bucket/plan.json]
+  zipstream plan [options] <s3-src...> <s3-dest> --plan s3://bucket/plan.json
+  zipstream run-segment PLAN N | finalize PLAN | resume PLAN | abort PLAN [--keep-plan]
 
 Streams a ZIP archive of the sources into the destination with flat memory.
 Sources and destination are s3://bucket/key-or-prefix or local paths:
@@ -73,6 +76,11 @@ Modes and output:
                             do not stop the others.
   --parallel N              jobs run at once in batch mode (default 2)
   --older-than AGE          cleanup: age such as 24h, 90m, 7d
+Distributed archives (S3 -> S3, docs/distributed.md):
+  --workers N               plan, run the segments in N local processes, finalize
+  --plan s3://B/K           where the plan is written (default: next to the archive, DEST.plan.json)
+  --segment-size SIZE       archive bytes per segment (default 4GiB)
+  --keep-plan               finalize/abort keep the plan's files
   -q, --quiet               no progress or log lines (stderr)
   --json                    machine-readable summary on stdout
   -h, --help                this help

@@ -225,6 +225,12 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       const raw: Record<string, unknown> = {};
       for (const name of JOB_OPTION_NAMES) if (values[name] !== undefined) raw[name] = values[name];
 
+      if (cl.command !== "zip" || values.workers !== undefined) {
+        client = await createS3Client(settings);
+        const { runDistributed } = await import("./distributed.js");
+        return await runDistributed(cl, raw, { getClient, io, argv });
+      }
+
       if (values.jobs !== undefined) {
         if (cl.positionals.length > 0) throw new UsageError("--jobs takes no <src> or <dest> arguments");
         if (values.manifest !== undefined) throw new UsageError("--manifest is per job in batch mode: put it in a job's options");

@@ -116,7 +116,7 @@ export async function loadPassword(
   return undefined;
 }
 
-function s3Dest(dest: Extract<Location, { kind: "s3" }>, o: JobOptions): S3Dest {
+export function s3Dest(dest: Extract<Location, { kind: "s3" }>, o: JobOptions): S3Dest {
   return {
     bucket: dest.bucket,
     key: dest.key,

@@ -15,3 +15,5 @@ export { createLogger } from "./log.js";
 export type { Logger, LogLevel, LoggerOptions } from "./log.js";
 export { s3ConfigFromEnv, getS3Client, configuredPasswords, getSecretsReader, readSecret, clearSecretCache } from "./config.js";
 export type { SecretsReader } from "./config.js";
+export { createDistributedHandlers, createContinuingHandler, continuingHandler, planHandler, segmentHandler, finalizeHandler, abortHandler } from "./distributed.js";
+export type { PlanEvent, PlanOutput, SegmentEvent, DistributedHandlerOptions, ContinueResult } from "./distributed.js";

@@ -11,7 +11,7 @@
  */
 import zlib from "node:zlib";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { crc32Concat, layoutZip, localHeaderWithCrc32, type Zip64Mode, type ZipEntry, type ZipLayout, type DuplicatePolicy } from "@zipstream/core";
+import { crc32Concat, layoutZip, localHeaderWithCrc32, type Zip64Mode, type ZipEntry, type ZipLayout, type ZipLayoutEntry, type DuplicatePolicy } from "@zipstream/core";
 import { sourceCrc32, type CrcSource } from "./checksums.js";
 import { planCopyParts, type CopyPart, type CopyPlan, type UploadPart } from "./copy-plan.js";
 import { MIN_PART_SIZE } from "./parts.js";
@@ -118,19 +118,100 @@ export function planFor(layout: ZipLayout, o: { copyMinSize: number; partSize: n
 
 type Task = { kind: "part"; part: number } | { kind: "lookup"; member: number };
 
+/** Options of {@link assemblyTasks}: the parts to run and what they need to know. */
+export interface AssemblyTasksOptions {
+  client: S3Client;
+  /** The sources, by the member indexes the parts use. */
+  objects: ResolvedObject[];
+  /** Each member's layout (its local header is written once its CRC-32 is known). */
+  entries: readonly ZipLayoutEntry[];
+  /**
+   * The parts to run (a whole plan, or one segment of it: every part of a member among them),
+   * decided once the upload is known to compute checksums or not.
+   */
+  planOf: (serverChecksums: boolean) => Pick<CopyPlan, "parts" | "copied">;
+  /** The central directory and end records, given every member's CRC-32 (for a directory piece). */
+  directory?: (crcs: number[]) => Uint8Array;
+  concurrency: number;
+  readsPerPart: number;
+  readAheadBytes: number;
+  resumes: number;
+  onProgress?: CopyAssemblyOptions["onProgress"];
+}
+
+/** The task generator of a copy assembly and what it learns. */
+export interface AssemblyTasks {
+  /** For {@link runMultipart}'s `next`. */
+  next(ctx: PartContext): Promise<PartTask | null>;
+  /** Every member's CRC-32, once the tasks ran. */
+  crcs(): Promise<number[]>;
+  /** Settles reads started ahead for parts that never ran (call after the parts, success or not). */
+  settle(): Promise<void>;
+  readonly plan: Pick<CopyPlan, "parts" | "copied">;
+  readonly crcSource: CrcSource[];
+  readonly stats: { bytesRead: number; bytesUploaded: number; bytesCopied: number };
+}
+
 /**
  * Runs a copy assembly. Memory: about `readAheadBytes` + 2 × partSize × concurrency for uploaded
  * parts (at most about 2 × partSize each; reads go straight into the part's buffer), plus ~300
  * bytes per member for the layout and the plan.
  */
 export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemblyResult> {
-  const { client, objects } = o;
   // The layout is fixed now (names, Zip64 and limits were checked by the caller); the parts,
-  // whose copy threshold may depend on the server, once the upload is created (`prepare`).
+  // whose copy threshold may depend on the server, once the upload is created.
   const layout = layoutForPlan(o);
+  let plan!: CopyPlan;
+  const tasks = assemblyTasks({
+    client: o.client,
+    objects: o.objects,
+    entries: layout.entries,
+    planOf: (serverChecksums) =>
+      (plan = planFor(layout, { copyMinSize: o.copyMinSize ?? defaultCopyMinSize(serverChecksums), partSize: o.partSize, maxCopyPartSize: o.maxCopyPartSize })),
+    directory: (crcs) => {
+      const final = layoutForPlan(o, crcs);
+      if (final.size !== layout.size) throw new Error("copy assembly: the final layout differs from the plan");
+      return final.centralDirectory;
+    },
+    concurrency: o.concurrency,
+    readsPerPart: o.readsPerPart,
+    readAheadBytes: o.readAheadBytes,
+    resumes: o.resumes,
+    onProgress: o.onProgress,
+  });
+  let up;
+  try {
+    up = await runMultipart({ client: o.client, dest: o.dest, job: o.job, concurrency: o.concurrency, partRetries: o.partRetries, checksums: true, next: tasks.next });
+  } finally {
+    await tasks.settle();
+  }
+  const crc32 = await tasks.crcs();
+  return {
+    etag: up.etag,
+    versionId: up.versionId,
+    size: up.size,
+    parts: up.parts,
+    layout,
+    plan,
+    crc32,
+    crcSource: tasks.crcSource,
+    ...tasks.stats,
+    checksumCRC32: up.checksumCRC32,
+    checksumVerified: up.checksumVerified,
+  };
+}
+
+/**
+ * The tasks of a copy assembly, for {@link runMultipart} (a whole archive) or for the part
+ * workers of one segment of a distributed archive: the CRC sources of each member, and a
+ * schedule in which every header part comes after the tasks that give its member's CRC.
+ */
+export function assemblyTasks(o: AssemblyTasksOptions): AssemblyTasks {
+  const { client, objects } = o;
+  const layout = { entries: o.entries };
   const n = objects.length;
   const open: Deferreds = [];
-  let plan!: CopyPlan;
+  let plan!: Pick<CopyPlan, "parts" | "copied">;
 
   // Each member's data, in order, as spans whose CRC a task provides: computed here over bytes
   // read, returned by S3 for a copy (server), or none (a copy whose member's CRC S3 already gave).
@@ -141,7 +222,7 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
   let crcSource!: CrcSource[];
   let copiesLeft!: number[];
   const prepare = (serverChecksums: boolean) => {
-    plan = planFor(layout, { copyMinSize: o.copyMinSize ?? defaultCopyMinSize(serverChecksums), partSize: o.partSize, maxCopyPartSize: o.maxCopyPartSize });
+    plan = o.planOf(serverChecksums);
     crcSource = plan.copied.map(() => "read");
     copiesLeft = new Array<number>(n).fill(0);
     plan.parts.forEach((p, pi) => {
@@ -321,9 +402,9 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
         entriesDone++;
       } else if (piece.kind === "directory") {
         const crcs = await Promise.all(layout.entries.map((_, m) => crcOf(m)));
-        const final = layoutForPlan(o, crcs);
-        if (final.centralDirectory.length !== piece.length || final.size !== layout.size) throw new Error("copy assembly: the final layout differs from the plan");
-        body.set(final.centralDirectory, at[k]!);
+        const directory = o.directory?.(crcs);
+        if (directory === undefined || directory.length !== piece.length) throw new Error("copy assembly: the final layout differs from the plan");
+        body.set(directory, at[k]!);
       }
     }
     await ctx.upload(p.partNumber, body, zlib.crc32(body));
@@ -407,28 +488,20 @@ export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemb
     return p.kind === "copy" ? copyTask(t.part, p) : uploadTask(t.part, p);
   };
 
-  let up;
-  try {
-    up = await runMultipart({ client, dest: o.dest, job: o.job, concurrency: o.concurrency, partRetries: o.partRetries, checksums: true, next });
-  } finally {
-    // Reads started ahead for parts that never ran: cancelled with the job; settle them before
-    // returning, so no GET outlives the promise.
-    await Promise.allSettled(fills.values());
-  }
-  const crc32 = await Promise.all(layout.entries.map((_, m) => crcOf(m)));
   return {
-    etag: up.etag,
-    versionId: up.versionId,
-    size: up.size,
-    parts: up.parts,
-    layout,
-    plan,
-    crc32,
-    crcSource,
-    bytesRead,
-    bytesUploaded,
-    bytesCopied,
-    checksumCRC32: up.checksumCRC32,
-    checksumVerified: up.checksumVerified,
+    next,
+    crcs: () => Promise.all(layout.entries.map((_, m) => crcOf(m))),
+    // Reads started ahead for parts that never ran are cancelled with the job; settle them so
+    // that no GET outlives the caller's promise.
+    settle: async () => void (await Promise.allSettled(fills.values())),
+    get plan() {
+      return plan;
+    },
+    get crcSource() {
+      return crcSource;
+    },
+    get stats() {
+      return { bytesRead, bytesUploaded, bytesCopied };
+    },
   };
 }

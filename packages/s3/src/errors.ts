@@ -37,6 +37,10 @@ export type S3ZipErrorCode =
   | "ERR_S3_TOO_MANY_ENTRIES"
   /** A source is encrypted with a customer-provided key (SSE-C) and no key, or another key, was given. */
   | "ERR_S3_SSE_C_KEY"
+  /** An archive plan is missing, unreadable, of another version, or does not match the upload it names. */
+  | "ERR_S3_PLAN"
+  /** `finalizeArchive` found segments without a result (their indexes are in the message): run them first. */
+  | "ERR_S3_PLAN_INCOMPLETE"
   | ZipErrorCode;
 
 /**

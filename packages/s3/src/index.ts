@@ -53,3 +53,24 @@ export {
   type VerifyManifest,
   type LocalHeaderMode,
 } from "./verify.js";
+export {
+  planArchive,
+  runSegment,
+  finalizeArchive,
+  abortArchive,
+  resumeArchive,
+  pendingSegments,
+  loadPlan,
+  buildPlanDocs,
+  planFiles,
+  type ArchivePlan,
+  type ArchivePlanOptions,
+  type ArchiveRunOptions,
+  type ArchiveResult,
+  type AbortArchiveResult,
+  type SegmentResult,
+  type PlanLocation,
+  type PlanRef,
+  type PlanDocs,
+} from "./archive-plan.js";
+export { segmentPlan, DEFAULT_SEGMENT_LIMITS, type SegmentLimits, type SegmentRange, type Segmentation, type SegmentDoc } from "./archive-segments.js";

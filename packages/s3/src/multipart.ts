@@ -355,7 +355,7 @@ export async function runMultipart(o: MultipartJob): Promise<MultipartResult> {
  * aborts it. With `checksums`, it asks for CRC32 FULL_OBJECT (S3's "flexible checksums"); a
  * server that supports them echoes the algorithm, one that does not ignores the headers.
  */
-async function create(client: S3Client, dest: S3Dest, checksums: boolean, job: JobState): Promise<{ uploadId: string; checksums: boolean; fullObject: boolean }> {
+export async function create(client: S3Client, dest: S3Dest, checksums: boolean, job: JobState): Promise<{ uploadId: string; checksums: boolean; fullObject: boolean }> {
   let out;
   try {
     out = await client.send(
@@ -376,7 +376,7 @@ async function create(client: S3Client, dest: S3Dest, checksums: boolean, job: J
 }
 
 /** The part workers: `concurrency` of them over one serialised task generator. */
-async function runParts(o: MultipartJob, job: JobState, uploadId: string, checksums: boolean): Promise<PartResult[]> {
+export async function runParts(o: MultipartJob, job: JobState, uploadId: string, checksums: boolean): Promise<PartResult[]> {
   const { client, dest } = o;
   const results: PartResult[] = [];
   const seen = new Set<number>();
@@ -493,7 +493,7 @@ async function runParts(o: MultipartJob, job: JobState, uploadId: string, checks
  *   ETag of exactly our parts: MD5 of the parts' MD5s, "-N").
  * The caller removes the archive again when the job was aborted while this was in flight.
  */
-async function complete(
+export async function complete(
   client: S3Client,
   dest: S3Dest,
   uploadId: string,
@@ -551,7 +551,7 @@ async function complete(
 }
 
 /** The result, with the ETag asked of the object when Complete gave none (Ceph 16 answers with an empty one). */
-async function finish(client: S3Client, dest: S3Dest, done: MultipartResult): Promise<MultipartResult> {
+export async function finish(client: S3Client, dest: S3Dest, done: MultipartResult): Promise<MultipartResult> {
   if (done.etag !== "" && done.etag !== '""') return done;
   const head = await client.send(new HeadObjectCommand({ Bucket: dest.bucket, Key: dest.key, VersionId: done.versionId }));
   return { ...done, etag: head.ETag ?? "" };
@@ -579,7 +579,7 @@ async function confirmCompleted(client: S3Client, dest: S3Dest, parts: PartResul
  * AbortMultipartUpload, sent once per job. Not tied to the job's signal: it must go out although
  * everything else was cancelled. Returns what is left when it fails (the upload), never throws.
  */
-async function abort(client: S3Client, dest: S3Dest, uploadId: string): Promise<LeftBehind | undefined> {
+export async function abort(client: S3Client, dest: S3Dest, uploadId: string): Promise<LeftBehind | undefined> {
   try {
     await client.send(new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: uploadId }));
     return undefined;

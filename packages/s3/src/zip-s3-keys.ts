@@ -192,7 +192,8 @@ function optInt(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INT
   }
 }
 
-function validate(o: ZipS3Options): void {
+/** Validates {@link ZipS3Options} once, up front (a TypeError names the option); shared with the archive plan. */
+export function validate(o: ZipS3Options): void {
   if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
   if (!o.client || typeof (o.client as { send?: unknown }).send !== "function") {
     throw new TypeError("client must be an @aws-sdk/client-s3 S3Client");

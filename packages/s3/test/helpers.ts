@@ -40,6 +40,12 @@ const env = loadEnv();
 
 /** The test S3 server's endpoint URL. */
 export const s3Endpoint = (): string => env.S3_ENDPOINT ?? "";
+/** The S3 connection variables, for child processes. */
+export function s3Env(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ["S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"]) if (env[k]) out[k] = env[k]!;
+  return out;
+}
 
 /** A client configured the way Ceph RGW 16 needs (path style, no flexible checksums). */
 export function makeClient(extra: { accessKeyId?: string; secretAccessKey?: string; endpoint?: string } = {}): S3Client {
