@@ -23,7 +23,7 @@ import type { ResolvedObject } from "./sources.js";
 /**
  * Default smallest member S3 copies, where the server computes CRC-32s while copying (AWS S3,
  * Ceph 20): S3's 5 MiB part minimum. Measured (BENCHMARKS.md, copy-threshold): copying members
- * of 6 MiB already took 0.6× the wall time and 0.6× the client CPU of streaming them there.
+ * of 6 MiB already took 0.87× the wall time and 0.68× the client CPU of streaming them there.
  */
 export const COPY_MIN_SIZE_WITH_CHECKSUMS = MIN_PART_SIZE;
 /**
