@@ -47,6 +47,8 @@ export interface CopyAssemblyOptions {
   zip64: Zip64Mode | undefined;
   duplicates: DuplicatePolicy | undefined;
   defaultMtime: Date;
+  /** The layout of `entries` when the caller already made it (checking names and limits): not made twice. */
+  layout?: ZipLayout;
   /** Smallest member copied; undefined: {@link defaultCopyMinSize} for the server, known once the upload is created. */
   copyMinSize: number | undefined;
   partSize: number;
@@ -160,7 +162,7 @@ export interface AssemblyTasks {
 export async function assembleByCopy(o: CopyAssemblyOptions): Promise<CopyAssemblyResult> {
   // The layout is fixed now (names, Zip64 and limits were checked by the caller); the parts,
   // whose copy threshold may depend on the server, once the upload is created.
-  const layout = layoutForPlan(o);
+  const layout = o.layout ?? layoutForPlan(o);
   let plan!: CopyPlan;
   const tasks = assemblyTasks({
     client: o.client,

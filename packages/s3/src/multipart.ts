@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import {
   AbortMultipartUploadCommand,
@@ -564,7 +565,6 @@ export async function finish(client: S3Client, dest: S3Dest, done: MultipartResu
  * so). Returns its ETag and version when it is ours.
  */
 async function confirmCompleted(client: S3Client, dest: S3Dest, parts: PartResult[]): Promise<{ etag: string; versionId?: string } | undefined> {
-  const { createHash } = await import("node:crypto");
   const head = await client.send(new HeadObjectCommand({ Bucket: dest.bucket, Key: dest.key }));
   const size = parts.reduce((n, p) => n + p.size, 0);
   if (head.ContentLength !== size) return undefined;

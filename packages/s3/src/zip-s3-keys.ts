@@ -394,6 +394,7 @@ async function copyArchive(
   const job = new JobState(dest, signal);
   const out = await assembleByCopy({
     ...plan,
+    layout: planned.layout,
     client,
     dest,
     objects,
