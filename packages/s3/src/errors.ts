@@ -138,3 +138,12 @@ export function mapS3Error(
   const detail = err instanceof Error ? err.message : String(err);
   return new S3ZipError(fallback, `${where.action} ${at} failed: ${detail}`, opts);
 }
+
+/**
+ * The S3ZipError behind a core ERR_SOURCE (the encoder wraps the failure of a source as
+ * ERR_SOURCE with the original as `cause`), so a caller sees ERR_S3_SOURCE_CHANGED, ERR_S3_READ...
+ * rather than a generic source failure; any other error is returned as it is.
+ */
+export function s3SourceFailure(err: unknown): unknown {
+  return err instanceof ZipError && err.code === "ERR_SOURCE" && err.cause instanceof S3ZipError ? err.cause : err;
+}

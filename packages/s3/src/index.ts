@@ -26,8 +26,17 @@ export {
   DEFAULT_PART_SIZE,
 } from "./parts.js";
 export { listIncompleteUploads, abortIncompleteUploads, type IncompleteUpload, type IncompleteUploadsOptions } from "./cleanup.js";
-export { S3ZipError, type S3ZipErrorCode, type LeftBehind } from "./errors.js";
-export { type S3Source, type S3ObjectRef, type SourceSse, type NameFn, relativeName, ENTRY_MEMORY_BYTES } from "./sources.js";
+export { S3ZipError, s3SourceFailure, type S3ZipErrorCode, type LeftBehind } from "./errors.js";
+export { type S3Source, type S3ObjectRef, type SourceSse, type NameFn, type ResolvedObject, relativeName, ENTRY_MEMORY_BYTES } from "./sources.js";
+export {
+  resolveLocations,
+  s3ZipEntries,
+  type S3Location,
+  type ResolveLocationsOptions,
+  type ResolvedLocations,
+  type S3EntriesOptions,
+  type S3Entries,
+} from "./locations.js";
 export {
   type PrefetchOptions,
   DEFAULT_PREFETCH_OBJECTS,

@@ -1,7 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
-  ZipError,
   predictZipSize,
   zipStream,
   type DuplicatePolicy,
@@ -11,7 +10,7 @@ import {
 } from "@zipstream/core";
 import type { CrcSource } from "./checksums.js";
 import { COPY_MIN_SIZE_WITHOUT_CHECKSUMS, COPY_MIN_SIZE_WITH_CHECKSUMS, assembleByCopy, defaultCopyMinSize, layoutForPlan, planFor } from "./copy-assembly.js";
-import { S3ZipError } from "./errors.js";
+import { S3ZipError, s3SourceFailure } from "./errors.js";
 import { JobState, checkDestFree } from "./multipart.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
 import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
@@ -186,10 +185,20 @@ export interface ZipS3Result {
   verify?: VerifyReport;
 }
 
-function optInt(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+export function optInt(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max)) {
     throw new TypeError(`${name} must be an integer from ${min} to ${max}; got ${String(v)}`);
   }
+}
+
+/** Validates a `prefetch` option (shared by {@link zipS3Keys} and `s3ZipEntries`). */
+export function validatePrefetch(p: PrefetchOptions | undefined): void {
+  if (p === undefined) return;
+  if (typeof p !== "object" || p === null) throw new TypeError("prefetch must be an object { objects, bytes }");
+  optInt("prefetch.objects", p.objects, MIN_PREFETCH_OBJECTS);
+  optInt("prefetch.bytes", p.bytes, MIN_PREFETCH_BYTES);
+  optInt("prefetch.rangeSize", p.rangeSize, 1);
+  optInt("prefetch.resumes", p.resumes, 0);
 }
 
 /** Validates {@link ZipS3Options} once, up front (a TypeError names the option); shared with the archive plan. */
@@ -203,13 +212,7 @@ export function validate(o: ZipS3Options): void {
   optInt("level", o.level, 0, 9);
   optInt("concurrency", o.concurrency, 1, 10_000);
   optInt("headConcurrency", o.headConcurrency, 1, 1000);
-  if (o.prefetch !== undefined) {
-    if (typeof o.prefetch !== "object" || o.prefetch === null) throw new TypeError("prefetch must be an object { objects, bytes }");
-    optInt("prefetch.objects", o.prefetch.objects, MIN_PREFETCH_OBJECTS);
-    optInt("prefetch.bytes", o.prefetch.bytes, MIN_PREFETCH_BYTES);
-    optInt("prefetch.rangeSize", o.prefetch.rangeSize, 1);
-    optInt("prefetch.resumes", o.prefetch.resumes, 0);
-  }
+  validatePrefetch(o.prefetch);
   optInt("partSize", o.partSize, MIN_PART_SIZE, MAX_PART_SIZE);
   if (o.assembly !== undefined && o.assembly !== "auto" && o.assembly !== "stream" && o.assembly !== "copy") throw new TypeError(`assembly must be "auto", "stream" or "copy"`);
   optInt("copyMinSize", o.copyMinSize, MIN_PART_SIZE);
@@ -549,9 +552,7 @@ async function streamArchive(
       checksumCRC32: up.checksumCRC32,
     };
   } catch (err) {
-    // The encoder wraps a failing source as ERR_SOURCE; surface our typed S3 error instead.
-    if (err instanceof ZipError && err.code === "ERR_SOURCE" && err.cause instanceof S3ZipError) throw err.cause;
-    throw err;
+    throw s3SourceFailure(err);
   } finally {
     prefetcher.close();
     if (!zip.destroyed) zip.destroy();
