@@ -89,6 +89,7 @@ export function exitCodeFor(err: unknown, context: { destBucket?: string; localD
     case "ERR_ZIP64_REQUIRED":
     case "ERR_INVALID_ENTRY":
       return EXIT.INVALID_INPUT;
+    case "ERR_LOCAL_SOURCE_MISSING":
     case "ENOENT":
       return EXIT.SOURCE_NOT_FOUND;
     case "EACCES":

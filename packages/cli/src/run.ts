@@ -279,9 +279,11 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
   const collected = await collectSources(job.src, o, ctx.getClient, ctx.signal);
   for (const w of collected.warnings) warn(w);
   if (collected.entries.length === 0) {
-    throw Object.assign(new Error(`nothing to zip: every source is missing (${collected.skipped.join(", ")})`), {
-      code: "ERR_S3_EMPTY_SOURCE",
-    });
+    const message = `nothing to zip: every source is missing (${collected.skipped.join(", ")})`;
+    // Only reached under --on-missing skip: every source was skipped as missing.
+    if (!job.src.some((s) => s.kind === "s3")) throw new ZipError("ERR_LOCAL_SOURCE_MISSING", message);
+    const { S3ZipError } = await import("@zipstream/s3");
+    throw new S3ZipError("ERR_S3_EMPTY_SOURCE", message);
   }
   const totalBytes = collected.entries.reduce((s, e) => s + e.size, 0);
   const predictedSize = predict(collected.entries, o, password);
@@ -308,6 +310,7 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
   });
   const entriesTotal = collected.entries.length;
   let result: JobResult;
+  let closeReads = () => {};
   try {
     if (job.dest.kind === "s3" && collected.entries.every((e) => e.s3)) {
       // All S3: zipS3Keys reads with bounded prefetch. The listing is passed as refs so that the
@@ -355,7 +358,9 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
       };
     } else {
       let zip64 = false;
-      const archive = zipStream(toZipEntries(collected.entries, ctx.getClient, ctx.signal), {
+      const members = await toZipEntries(collected.entries, o, ctx.getClient, ctx.signal);
+      closeReads = members.close;
+      const archive = zipStream(members.entries, {
         ...zipOptionsOf(o, password),
         signal: ctx.signal,
         onProgress: (p) => ctx.reporter.update({ entries: p.entries, entriesTotal, bytesIn: p.bytesIn, bytesOut: p.bytesOut, bytesTotal: totalBytes }),
@@ -404,7 +409,14 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
         };
       }
     }
+  } catch (err) {
+    // A failed S3 member surfaces as its own typed error (ERR_S3_SOURCE_CHANGED...), not core's ERR_SOURCE.
+    // (@zipstream/s3 is loaded already when there are S3 members: local-only runs never load the SDK.)
+    if (!collected.entries.some((e) => e.s3)) throw err;
+    const { s3SourceFailure } = await import("@zipstream/s3");
+    throw s3SourceFailure(err);
   } finally {
+    closeReads();
     ctx.reporter.stop();
   }
   if (o.manifest !== undefined) {
@@ -432,7 +444,7 @@ async function writeLocal(archive: Readable, dest: string, signal?: AbortSignal)
       out!.once("error", reject);
     });
   } catch (err) {
-    throw Object.assign(new Error(`cannot write ${dest}: ${(err as Error).message}`), { code: "ERR_LOCAL_DEST", cause: err });
+    throw destError(`cannot write ${dest}: ${(err as Error).message}`, err);
   }
   try {
     await pipeline(archive, out, { signal });

@@ -1,6 +1,5 @@
 import { lstat, readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { ZipError, type ZipEntry } from "@zipstream/core";
 import type { JobOptions } from "./args.js";
@@ -61,10 +60,6 @@ export function entryName(full: string, base: string, opts: Pick<JobOptions, "na
   }
 }
 
-function notFound(code: "ENOENT" | "ERR_S3_NO_SUCH_KEY", message: string): ZipError {
-  return new ZipError(code, message);
-}
-
 async function collectLocal(loc: Extract<Location, { kind: "local" }>, opts: JobOptions, out: Collected): Promise<void> {
   let st;
   try {
@@ -75,7 +70,7 @@ async function collectLocal(loc: Extract<Location, { kind: "local" }>, opts: Job
       out.skipped.push(loc.text);
       return;
     }
-    if (code === "ENOENT") throw notFound("ENOENT", `source not found: ${loc.text}`);
+    if (code === "ENOENT") throw new ZipError("ERR_LOCAL_SOURCE_MISSING", `source not found: ${loc.text}`, { cause: err });
     throw err;
   }
   const asGiven = loc.path.split(path.sep).join("/");
@@ -158,107 +153,20 @@ async function collectLocal(loc: Extract<Location, { kind: "local" }>, opts: Job
   await walk(loc.path, "", new Set([`${st.dev}:${st.ino}`]));
 }
 
-async function listPrefix(client: S3Client, bucket: string, prefix: string, signal?: AbortSignal) {
-  const found: { key: string; size: number; etag?: string; mtime?: Date }[] = [];
-  const { ListObjectsV2Command } = await import("@aws-sdk/client-s3");
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }),
-      { abortSignal: signal },
-    );
-    for (const o of page.Contents ?? []) {
-      if (o.Key === undefined) continue;
-      // Zero-byte "folder" markers created by consoles are not members.
-      if (o.Key.endsWith("/") && (o.Size ?? 0) === 0) continue;
-      found.push({ key: o.Key, size: o.Size ?? 0, etag: o.ETag, mtime: o.LastModified });
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
-  return found;
-}
-
-function sdkName(err: unknown): string | undefined {
-  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
-  if (e?.$metadata?.httpStatusCode === 404 && (e.name === "NotFound" || e.name === "Unknown")) return "NotFound";
-  return e?.Code ?? e?.name;
-}
-
-/** Wraps an SDK failure in a ZipError with the `ERR_S3_*` code @zipstream/s3 uses for it. */
-export function s3Failure(err: unknown, bucket: string, key: string, action: string): ZipError {
-  if (err instanceof ZipError) return err;
-  const name = sdkName(err);
-  const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-  const at = `s3://${bucket}/${key}`;
-  let e: ZipError;
-  if (name === "NoSuchBucket") e = new ZipError("ERR_S3_NO_SUCH_BUCKET", `${action} ${at}: bucket "${bucket}" does not exist`, { cause: err });
-  else if (name === "NoSuchKey" || name === "NotFound" || status === 404) e = new ZipError("ERR_S3_NO_SUCH_KEY", `${action} ${at}: no such key`, { cause: err });
-  else if (name === "AccessDenied" || status === 403) e = new ZipError("ERR_S3_ACCESS_DENIED", `${action} ${at}: access denied`, { cause: err });
-  else if (name === "PreconditionFailed" || status === 412) e = new ZipError("ERR_S3_SOURCE_CHANGED", `${action} ${at}: the object changed while it was read`, { cause: err });
-  else if (name === "AbortError") e = new ZipError("ERR_ABORTED", `${action} ${at}: aborted`, { cause: err });
-  else e = new ZipError("ERR_S3_READ", `${action} ${at} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  (e as { bucket?: string }).bucket = bucket;
-  return e;
-}
-
-/**
- * `s3://bucket/` or `s3://bucket/dir/` is a prefix. Otherwise the key is tried as an object first
- * (HEAD); when there is none, `key/` is tried as a prefix; when that is empty too the key is
- * missing (ERR_S3_NO_SUCH_KEY, or skipped with `--on-missing skip`).
- */
-async function collectS3(
-  client: S3Client,
-  loc: Extract<Location, { kind: "s3" }>,
-  opts: JobOptions,
-  out: Collected,
-  signal?: AbortSignal,
-): Promise<void> {
-  const { bucket, key } = loc;
-  const addPrefix = async (prefix: string): Promise<number> => {
-    let found;
-    try {
-      found = await listPrefix(client, bucket, prefix, signal);
-    } catch (err) {
-      throw s3Failure(err, bucket, prefix, "listing");
-    }
-    for (const o of found) {
-      out.entries.push({
-        name: entryName(o.key, prefix, opts),
-        size: o.size,
-        source: `s3://${bucket}/${o.key}`,
-        s3: { bucket, key: o.key, etag: o.etag, mtime: o.mtime },
-      });
-    }
-    return found.length;
-  };
-  if (key === "" || key.endsWith("/")) {
-    const n = await addPrefix(key);
-    if (n === 0) {
-      if (opts.onMissing === "skip") out.skipped.push(loc.text);
-      else throw new ZipError("ERR_S3_EMPTY_SOURCE", `no object under ${loc.text}`);
-    }
-    return;
+/** The S3 locations as `@zipstream/s3` takes them, with the CLI's entry names. */
+async function collectS3(client: S3Client, locs: Extract<Location, { kind: "s3" }>[], opts: JobOptions, out: Collected, signal?: AbortSignal): Promise<void> {
+  const { resolveLocations } = await import("@zipstream/s3");
+  const found = await resolveLocations(locs, {
+    client,
+    onMissing: opts.onMissing,
+    signal,
+    // A listed object is named relative to its prefix; an object named directly, to its "directory".
+    name: (key, src) => entryName(key, src.prefix ?? key.slice(0, key.lastIndexOf("/") + 1), opts),
+  });
+  for (const o of found.objects) {
+    out.entries.push({ name: o.name, size: o.size, source: `s3://${o.bucket}/${o.key}`, s3: { bucket: o.bucket, key: o.key, etag: o.etag, mtime: o.lastModified } });
   }
-  try {
-    const { HeadObjectCommand } = await import("@aws-sdk/client-s3");
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-    out.entries.push({
-      name: entryName(key, key.slice(0, key.lastIndexOf("/") + 1), opts),
-      size: head.ContentLength ?? 0,
-      source: loc.text,
-      s3: { bucket, key, etag: head.ETag, mtime: head.LastModified },
-    });
-    return;
-  } catch (err) {
-    const f = s3Failure(err, bucket, key, "reading");
-    if (f.code !== "ERR_S3_NO_SUCH_KEY") throw f;
-  }
-  if ((await addPrefix(`${key}/`)) > 0) return;
-  if (opts.onMissing === "skip") out.skipped.push(loc.text);
-  else {
-    const e = new ZipError("ERR_S3_NO_SUCH_KEY", `source not found: ${loc.text} (no such key, and no object under ${key}/)`);
-    throw e;
-  }
+  out.skipped.push(...found.skipped);
 }
 
 /** Resolves every source into planned entries (listing S3 prefixes, walking directories). */
@@ -269,38 +177,51 @@ export async function collectSources(
   signal?: AbortSignal,
 ): Promise<Collected> {
   const out: Collected = { entries: [], skipped: [], warnings: [] };
-  for (const loc of sources) {
-    if (loc.kind === "local") await collectLocal(loc, opts, out);
-    else await collectS3(getClient(), loc, opts, out, signal);
+  // Consecutive S3 locations are resolved together (their HEADs run concurrently); the order of
+  // the sources is kept.
+  for (let i = 0; i < sources.length; ) {
+    const loc = sources[i]!;
+    if (loc.kind === "local") {
+      await collectLocal(loc, opts, out);
+      i++;
+      continue;
+    }
+    const run: Extract<Location, { kind: "s3" }>[] = [];
+    for (let l = sources[i]; l?.kind === "s3"; l = sources[++i]) run.push(l);
+    await collectS3(getClient(), run, opts, out, signal);
   }
   return out;
 }
 
+/** Core entries for the planned members, and what to close once the archive is done. */
+export interface PlannedZipEntries {
+  entries: ZipEntry[];
+  /** Stops the S3 read-ahead (GETs in flight). */
+  close(): void;
+}
+
 /**
  * Core entries for the planned members. Local files open only when their turn comes (`path`);
- * S3 objects are fetched lazily with `If-Match` on the listed ETag so that an object replaced
- * mid-run fails instead of mixing two versions.
+ * S3 objects are read by `@zipstream/s3` (`s3ZipEntries`): in order with read-ahead within the
+ * `--prefetch-*` budget, every GET pinned to the listed ETag (an object replaced mid-run fails
+ * with ERR_S3_SOURCE_CHANGED instead of mixing two versions), size-checked, and a body cut
+ * mid-way resumed from the next byte.
  */
-export function toZipEntries(planned: PlannedEntry[], getClient: () => S3Client, signal?: AbortSignal): ZipEntry[] {
-  return planned.map((p): ZipEntry => {
+export async function toZipEntries(planned: PlannedEntry[], opts: JobOptions, getClient: () => S3Client, signal?: AbortSignal): Promise<PlannedZipEntries> {
+  const remote = planned.filter((p) => !p.link && !p.local);
+  let s3: { entries: ZipEntry[]; close(): void } = { entries: [], close: () => {} };
+  if (remote.length > 0) {
+    const { s3ZipEntries } = await import("@zipstream/s3");
+    s3 = s3ZipEntries(
+      remote.map((p) => ({ bucket: p.s3!.bucket, key: p.s3!.key, name: p.name, size: p.size, etag: p.s3!.etag ?? "", lastModified: p.s3!.mtime })),
+      { client: getClient(), prefetch: { objects: opts.prefetchObjects, bytes: opts.prefetchBytes }, signal },
+    );
+  }
+  let next = 0;
+  const entries = planned.map((p): ZipEntry => {
     if (p.link) return { name: p.name, type: "symlink", source: p.link.target, mtime: p.link.mtime };
     if (p.local) return { name: p.name, path: p.local.path, size: p.size, mtime: p.local.mtime, mode: p.local.mode };
-    const { bucket, key, etag, mtime } = p.s3!;
-    return {
-      name: p.name,
-      size: p.size,
-      mtime,
-      source: async () => {
-        try {
-          const { GetObjectCommand } = await import("@aws-sdk/client-s3");
-          const res = await getClient().send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: etag }), {
-            abortSignal: signal,
-          });
-          return res.Body as Readable;
-        } catch (err) {
-          throw s3Failure(err, bucket, key, "reading");
-        }
-      },
-    };
+    return s3.entries[next++]!;
   });
+  return { entries, close: () => s3.close() };
 }
