@@ -205,8 +205,12 @@ describe.concurrent("local -> local", () => {
     const out = path.join(dir, "missing.zip");
     const r = await runCli([path.join(src, "hello.txt"), path.join(dir, "nope.txt"), out], { env: NO_AWS });
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/source not found: .*nope\.txt/);
+    expect(r.stderr).toMatch(/source not found: .*nope\.txt \[ERR_LOCAL_SOURCE_MISSING\]/);
     expect(existsSync(out)).toBe(false);
+    // Every source missing under --on-missing skip: nothing to zip, the same code and exit.
+    const none = await runCli(["--on-missing", "skip", "--json", path.join(dir, "nope.txt"), out], { env: NO_AWS });
+    expect(none.code).toBe(3);
+    expect(JSON.parse(none.stdout)).toMatchObject({ ok: false, code: "ERR_LOCAL_SOURCE_MISSING", exitCode: 3 });
 
     const s = await runCli(["--on-missing", "skip", "--json", path.join(src, "hello.txt"), path.join(dir, "nope.txt"), out], { env: NO_AWS });
     expect(s.code).toBe(0);
@@ -218,7 +222,7 @@ describe.concurrent("local -> local", () => {
   it("an unwritable destination exits 5", async () => {
     const r = await runCli([src, path.join(dir, "no", "such", "dir", "x.zip")], { env: NO_AWS });
     expect(r.code).toBe(5);
-    expect(r.stderr).toMatch(/cannot write/);
+    expect(r.stderr).toMatch(/cannot write.*\[ERR_LOCAL_DEST\]/);
   });
 
   it("SIGTERM aborts cleanly: exit 6, no archive and no partial file left", async () => {
