@@ -22,6 +22,7 @@ export interface ResolveLocationsOptions {
    * Entry name of each object. `src.prefix` is the prefix the object was listed under (the
    * location's key, or `key/` for a key that named a folder); it is undefined for an object named
    * directly. Default: the key relative to the prefix, or the whole key for an object named directly.
+   * (It may also be called for a key that turns out to have no object.)
    */
   name?: NameFn;
   /**
