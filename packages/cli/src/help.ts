@@ -47,8 +47,8 @@ Upload and read tuning (memory: about concurrency x part size, plus the prefetch
                             predicted size, 8 MiB growing when unknown)
   --equal-parts             every part but the last the same size (Cloudflare R2)
   --concurrency N           parts uploaded at once (default 4)
-  --prefetch-objects N      S3 objects read ahead (S3 -> S3)
-  --prefetch-bytes SIZE     bytes read ahead (S3 -> S3)
+  --prefetch-objects N      S3 objects read ahead (S3 sources)
+  --prefetch-bytes SIZE     bytes read ahead (S3 sources)
   --assembly MODE           S3 -> S3: auto (default), copy (S3 copies large stored members
                             itself; only headers, small members and up to 5 MiB per copied
                             member are uploaded) or stream
