@@ -160,7 +160,11 @@ export async function runDistributed(cl: CommandLine, raw: Record<string, unknow
       if (failed !== undefined || io.signal?.aborted) {
         await s3.abortArchive({ client, plan: url });
         if (io.signal?.aborted) return EXIT.ABORTED;
-        throw Object.assign(new Error(`segment ${failed!.segment} failed twice (${failed!.message}); the archive was abandoned: upload aborted, plan removed, nothing written`), { code: "ERR_SEGMENT_FAILED" });
+        throw new s3.S3ZipError(
+          "ERR_SEGMENT_FAILED",
+          `segment ${failed!.segment} failed twice (${failed!.message}); the archive was abandoned: upload aborted, plan removed, nothing written`,
+          { bucket: p.location.bucket, key: p.location.key },
+        );
       }
       const r = await s3.finalizeArchive({ client, plan: url, concurrency, signal: io.signal });
       print(`wrote s3://${r.bucket}/${r.key}: ${r.entries} entries, ${formatBytes(r.size)} (${r.size} bytes), ${r.parts} parts, ${p.segments} segments on ${workers} workers, ${Date.now() - started} ms`, { ok: true, ...r, segments: p.segments, workers, durationMs: Date.now() - started });
