@@ -13,6 +13,7 @@
  *   destKmsKeyArn    KMS key for SSE-KMS on the destination
  *   passwordSecretName  existing Secrets Manager secret holding the archive password
  *   createPasswordSecret "true" to create one;   passwordEnv  default ZIPSTREAM_PASSWORD
+ *   expectedBucketOwner  account ID every bucket must belong to, or bucket=ID,bucket=ID
  *   codePath         bundle directory (default ../packages/lambda/dist-bundle)
  *   stackName        default Zipstream
  */
@@ -78,7 +79,14 @@ export function propsFromContext(get: (key: string) => unknown, defaultCodePath:
     ...opt(str("destKmsKeyArn"), "destinationKmsKeyArn"),
     ...(passwordSecretName ? { passwordSecret: { name: passwordSecretName } } : bool("createPasswordSecret") ? { passwordSecret: { create: true } } : {}),
     ...opt(str("passwordEnv"), "passwordEnv"),
+    ...opt(owners(str("expectedBucketOwner")), "expectedBucketOwner"),
   };
+}
+
+/** `ID` for every bucket, or `bucket=ID,bucket=ID`. */
+function owners(v: string | undefined): ZipstreamStackProps["expectedBucketOwner"] {
+  if (v === undefined || !v.includes("=")) return v;
+  return Object.fromEntries(v.split(",").map((t) => t.trim().split("=") as [string, string]));
 }
 
 function main(): void {

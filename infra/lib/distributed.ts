@@ -98,6 +98,8 @@ export class ZipstreamStateMachine extends Construct {
         memorySize,
         timeout: Duration.minutes(15),
         role: stack.role,
+        // The same password names and bucket-owner condition as the single function.
+        environment: { ...stack.functionEnvironment },
         // The state machine retries (with backoff), not Lambda's async machinery.
         retryAttempts: 0,
       });

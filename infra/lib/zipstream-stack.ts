@@ -52,6 +52,13 @@ export interface ZipstreamStackProps extends StackProps {
   passwordEnv?: string;
   /** CloudWatch log retention. Default one month. */
   logRetention?: logs.RetentionDays;
+  /**
+   * The account that must own the buckets (`ZIPSTREAM_EXPECTED_BUCKET_OWNER`): every S3 request
+   * of the function carries it, and S3 refuses (403) a bucket another account owns, e.g. one
+   * deleted and re-created under the same name. One ID for every bucket, such as
+   * `Stack.of(this).account`, or `{ [bucketName]: accountId }` per bucket. Default: no condition.
+   */
+  expectedBucketOwner?: string | Record<string, string>;
 }
 
 /**
@@ -72,6 +79,8 @@ export class ZipstreamStack extends Stack {
   readonly function: lambda.Function;
   readonly destinationBucket: s3.IBucket;
   readonly role: iam.Role;
+  /** The function's environment (password names, bucket-owner condition), shared by the distributed functions. */
+  readonly functionEnvironment: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: ZipstreamStackProps) {
     super(scope, id, props);
@@ -191,6 +200,11 @@ export class ZipstreamStack extends Stack {
       throw new Error(`ZipstreamStack: passwordEnv must be a name like ZIPSTREAM_PASSWORD (not AWS_* or _*), got "${passwordEnv}"`);
     }
     const environment: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
+    this.functionEnvironment = environment;
+    const owners = props.expectedBucketOwner;
+    if (owners !== undefined) {
+      environment.ZIPSTREAM_EXPECTED_BUCKET_OWNER = typeof owners === "string" ? owners : Object.entries(owners).map(([b, id]) => `${b}=${id}`).join(",");
+    }
     let secret: secretsmanager.ISecret | undefined;
     let secretId: string | undefined;
     if (props.passwordSecret?.name) {

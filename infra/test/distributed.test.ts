@@ -69,6 +69,14 @@ describe("state machine (synth)", () => {
     expect(() => distributedDefinition(FAKE, 0)).toThrow(/maxConcurrency/);
   });
 
+  it("the distributed functions share the single function's environment (password names, bucket-owner condition)", () => {
+    const stack = new ZipstreamStack(new App(), "DistEnv", { codePath, sources: [{ bucket: "src-bucket" }], expectedBucketOwner: "111122223333" });
+    new ZipstreamStateMachine(stack, "Distributed", { codePath });
+    const fns = Object.values(Template.fromStack(stack).findResources("AWS::Lambda::Function")) as { Properties: { Handler: string; Environment?: { Variables: Record<string, unknown> } } }[];
+    expect(fns.length).toBe(5);
+    for (const f of fns) expect({ handler: f.Properties.Handler, owner: f.Properties.Environment?.Variables.ZIPSTREAM_EXPECTED_BUCKET_OWNER }).toEqual({ handler: f.Properties.Handler, owner: "111122223333" });
+  });
+
   it("asl-validator accepts the definition; retries back off on throttling and S3 failures", () => {
     const def = distributedDefinition(FAKE, 40);
     const { isValid, errorsText } = aslValidator(def);

@@ -220,6 +220,14 @@ describe("ZipstreamStack", () => {
     expect(statements.find((s) => s.Sid === "WriteArchives")!.Action).toContain("s3:AbortMultipartUpload");
   });
 
+  it("puts the bucket-owner condition in the environment, for one account or per bucket", () => {
+    const vars = (props: Record<string, unknown>) =>
+      (Object.values(synth(props).template.findResources("AWS::Lambda::Function"))[0] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+    expect(vars({}).ZIPSTREAM_EXPECTED_BUCKET_OWNER).toBeUndefined();
+    expect(vars({ expectedBucketOwner: "111122223333" }).ZIPSTREAM_EXPECTED_BUCKET_OWNER).toBe("111122223333");
+    expect(vars({ expectedBucketOwner: { "src-bucket": "111122223333", "out-bucket": "444455556666" } }).ZIPSTREAM_EXPECTED_BUCKET_OWNER).toBe("src-bucket=111122223333,out-bucket=444455556666");
+  });
+
   it("has no secret and no password variable by default", () => {
     const { template } = synthDefaults();
     template.resourceCountIs("AWS::SecretsManager::Secret", 0);
@@ -240,6 +248,8 @@ describe("app context", () => {
       destination: { create: true, prefix: "out/" },
       passwordSecret: { create: true },
     });
+    expect(propsFromContext((k) => ({ sources: "a", expectedBucketOwner: "111122223333" })[k], "/bundle").expectedBucketOwner).toBe("111122223333");
+    expect(propsFromContext((k) => ({ sources: "a", expectedBucketOwner: "a=111122223333, out=444455556666" })[k], "/bundle").expectedBucketOwner).toEqual({ a: "111122223333", out: "444455556666" });
     expect(() => propsFromContext(() => undefined, "/bundle")).toThrow(/sources/);
     expect(() => propsFromContext((k) => ({ sources: "a", memorySize: "lots" })[k], "/bundle")).toThrow(/memorySize/);
   });

@@ -9,6 +9,7 @@ export const OPTIONS = {
   region: { type: "string" },
   profile: { type: "string" },
   "path-style": { type: "boolean" },
+  "expected-bucket-owner": { type: "string", multiple: true },
   // encoding
   method: { type: "string" },
   level: { type: "string" },

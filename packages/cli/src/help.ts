@@ -22,6 +22,9 @@ S3 connection (flags override the AWS environment variables):
   --region NAME             region (AWS_REGION, AWS_DEFAULT_REGION)
   --profile NAME            shared-config profile (AWS_PROFILE); default: the AWS default credential chain
   --path-style              path-style addressing (S3_FORCE_PATH_STYLE=1)
+  --expected-bucket-owner ID|BUCKET=ID
+                            every request requires the bucket to belong to this account (S3
+                            refuses with 403 otherwise); BUCKET=ID for one bucket, repeatable
 
 Archive:
   --method store|deflate    compression method (default store)

@@ -1,4 +1,5 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "@zipstream/s3";
 
 /**
  * S3 client settings from the standard environment, as the CLI reads them:
@@ -22,16 +23,42 @@ export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientC
   };
 }
 
+/**
+ * The bucket-owner condition configured at deploy time in `ZIPSTREAM_EXPECTED_BUCKET_OWNER`: one
+ * account ID for every bucket, or a comma-separated `BUCKET=ID` list. Deploy time, not the event:
+ * the condition protects the operator's data, so a caller must not be able to loosen it.
+ */
+export function expectedOwnersFromEnv(env: NodeJS.ProcessEnv = process.env): ExpectedBucketOwner | undefined {
+  const raw = (env.ZIPSTREAM_EXPECTED_BUCKET_OWNER ?? "").trim();
+  if (raw === "") return undefined;
+  const items = raw.split(",").map((t) => t.trim()).filter((t) => t !== "");
+  let owners: ExpectedBucketOwner;
+  if (items.length === 1 && !items[0]!.includes("=")) owners = items[0]!;
+  else {
+    const map: Record<string, string> = {};
+    for (const t of items) {
+      const eq = t.indexOf("=");
+      if (eq <= 0) throw new TypeError(`ZIPSTREAM_EXPECTED_BUCKET_OWNER must be one account ID or BUCKET=ID,...; ${JSON.stringify(t)} is neither`);
+      map[t.slice(0, eq).trim()] = t.slice(eq + 1).trim();
+    }
+    owners = map;
+  }
+  validateExpectedBucketOwner(owners, "ZIPSTREAM_EXPECTED_BUCKET_OWNER");
+  return owners;
+}
+
 let cached: { key: string; client: S3Client } | undefined;
 
 /**
  * One client per execution environment, reused by warm invocations (keeps connections alive);
- * rebuilt if the environment's S3 settings change.
+ * rebuilt if the environment's S3 settings change. With `ZIPSTREAM_EXPECTED_BUCKET_OWNER` every
+ * request it sends carries the bucket-owner condition (see {@link expectedOwnersFromEnv}).
  */
 export function getS3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
   const config = s3ConfigFromEnv(env);
-  const key = JSON.stringify(config);
-  if (cached?.key !== key) cached = { key, client: new S3Client(config) };
+  const owners = expectedOwnersFromEnv(env);
+  const key = JSON.stringify([config, owners]);
+  if (cached?.key !== key) cached = { key, client: withExpectedBucketOwner(new S3Client(config), owners) };
   return cached.client;
 }
 

@@ -13,7 +13,7 @@ export { LambdaZipError, invalidEvent } from "./errors.js";
 export type { EventIssue } from "./errors.js";
 export { createLogger } from "./log.js";
 export type { Logger, LogLevel, LoggerOptions } from "./log.js";
-export { s3ConfigFromEnv, getS3Client, configuredPasswords, getSecretsReader, readSecret, clearSecretCache } from "./config.js";
+export { s3ConfigFromEnv, getS3Client, expectedOwnersFromEnv, configuredPasswords, getSecretsReader, readSecret, clearSecretCache } from "./config.js";
 export type { SecretsReader } from "./config.js";
 export { createDistributedHandlers, createContinuingHandler, continuingHandler, planHandler, segmentHandler, finalizeHandler, abortHandler } from "./distributed.js";
 export type { PlanEvent, PlanOutput, SegmentEvent, DistributedHandlerOptions, ContinueResult } from "./distributed.js";

@@ -48,6 +48,7 @@ import { assemblyTasks, defaultCopyMinSize, layoutForPlan } from "./copy-assembl
 import { planCopyParts, type CopyPlan, type PlannedPart } from "./copy-plan.js";
 import { S3ZipError, httpStatus, mapS3Error, s3Code } from "./errors.js";
 import { JobState, checkDestFree, complete, create, finish, runMultipart, runParts, type PartResult, type PartTask } from "./multipart.js";
+import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from "./parts.js";
 import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { readRange } from "./ranges.js";
@@ -103,6 +104,8 @@ export interface ArchivePlan {
   bytesUploaded?: number;
   partSize: number;
   maxCopyPartSize?: number;
+  /** The planner's bucket-owner condition, applied by every worker and the finalizer (see {@link ExpectedBucketOwner}). */
+  expectedBucketOwner?: ExpectedBucketOwner;
   createdAt: string;
 }
 
@@ -146,6 +149,8 @@ export interface ArchiveRunOptions {
   /** The AES password, for a plan whose members are encrypted (it is never stored in S3). */
   password?: string;
   prefetch?: PrefetchOptions;
+  /** The bucket-owner condition; default: the plan's (the planner's `expectedBucketOwner`). Also applied to reading the plan. */
+  expectedBucketOwner?: ExpectedBucketOwner;
   signal?: AbortSignal;
 }
 
@@ -225,6 +230,19 @@ export async function loadPlan(client: S3Client, ref: PlanRef, signal?: AbortSig
     throw new S3ZipError("ERR_S3_PLAN", `s3://${r.bucket}/${r.key} is not a version 1 archive plan`, { bucket: r.bucket, key: r.key });
   }
   return plan;
+}
+
+/**
+ * The plan of a worker, finalizer or abort, and the client that carries the plan's bucket-owner
+ * condition (the caller's own option wins, and also guards reading the plan).
+ */
+async function openPlan<T extends { client: S3Client; plan: PlanRef; signal?: AbortSignal; expectedBucketOwner?: ExpectedBucketOwner }>(
+  o: T,
+): Promise<T & { plan: ArchivePlan }> {
+  if (!o?.client) throw new TypeError("client is required");
+  validateExpectedBucketOwner(o.expectedBucketOwner);
+  const plan = await loadPlan(withExpectedBucketOwner(o.client, o.expectedBucketOwner), o.plan, o.signal);
+  return { ...o, plan, client: withExpectedBucketOwner(o.client, o.expectedBucketOwner ?? plan.expectedBucketOwner) };
 }
 
 async function loadSegment(client: S3Client, plan: ArchivePlan, i: number | "final", signal?: AbortSignal): Promise<SegmentDoc> {
@@ -346,7 +364,8 @@ export async function planArchive(options: ArchivePlanOptions): Promise<ArchiveP
   validate(options);
   validateDest(options.dest);
   if (options.equalParts) throw new S3ZipError("ERR_S3_COPY_UNSUPPORTED", "equalParts cannot be combined with a distributed archive (parts have the segments' sizes); nothing was written");
-  const { client, dest, signal } = options;
+  const { dest, signal } = options;
+  const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
   const location = options.plan ?? { bucket: dest.bucket, key: `${dest.key}.plan.json` };
   if (typeof location?.bucket !== "string" || typeof location.key !== "string" || location.bucket === "" || location.key === "") throw new TypeError("plan must be { bucket, key }");
   const { objects } = await resolveSources(options.src, {
@@ -382,7 +401,16 @@ export async function planArchive(options: ArchivePlanOptions): Promise<ArchiveP
         }
       }
     }
-    const plan: ArchivePlan = { ...docs.plan, location, dest, uploadId: created.uploadId, checksums: created.checksums, fullObject: created.fullObject, createdAt: new Date().toISOString() };
+    const plan: ArchivePlan = {
+      ...docs.plan,
+      location,
+      dest,
+      uploadId: created.uploadId,
+      checksums: created.checksums,
+      fullObject: created.fullObject,
+      ...(options.expectedBucketOwner !== undefined ? { expectedBucketOwner: options.expectedBucketOwner } : {}),
+      createdAt: new Date().toISOString(),
+    };
     const files: [string, unknown][] = docs.segments.map((d, i) => [planFiles.segment(location, i), d]);
     if (docs.final) files.push([planFiles.segment(location, "final"), docs.final]);
     await eachLimit(files, 16, ([key, d]) => putJson(client, location.bucket, key, d, signal));
@@ -472,9 +500,9 @@ async function runCopyParts(o: ArchiveRunOptions, plan: ArchivePlan, doc: Segmen
  * Memory: partSize × (concurrency + 1) plus about 0.85 KB per member of the segment; in compress
  * mode partSize × (concurrency + 1) for the temporary object plus the prefetch budget.
  */
-export async function runSegment(o: ArchiveRunOptions & { segment: number }): Promise<SegmentResult> {
-  if (!o?.client) throw new TypeError("client is required");
-  const plan = await loadPlan(o.client, o.plan, o.signal);
+export async function runSegment(options: ArchiveRunOptions & { segment: number }): Promise<SegmentResult> {
+  const o = await openPlan(options);
+  const { plan } = o;
   if (!Number.isSafeInteger(o.segment) || o.segment < 0 || o.segment >= plan.segments) {
     throw new TypeError(`segment must be an integer from 0 to ${plan.segments - 1}; got ${String(o.segment)}`);
   }
@@ -586,10 +614,9 @@ async function loadMembers(client: S3Client, plan: ArchivePlan, signal?: AbortSi
  * failure keeps the upload and the plan for a rerun, and the error says so.
  * Memory: about 0.4 KB per member of the whole archive (names, the directory) plus its last part.
  */
-export async function finalizeArchive(o: ArchiveRunOptions & { keepPlan?: boolean }): Promise<ArchiveResult> {
-  if (!o?.client) throw new TypeError("client is required");
-  const { client } = o;
-  const plan = await loadPlan(client, o.plan, o.signal);
+export async function finalizeArchive(options: ArchiveRunOptions & { keepPlan?: boolean }): Promise<ArchiveResult> {
+  const o = await openPlan(options);
+  const { client, plan } = o;
   const results = await loadResults(client, plan, o.signal);
   const missing = results.flatMap((r, i) => (r === undefined ? [i] : []));
   if (missing.length > 0) {
@@ -733,16 +760,21 @@ export interface AbortArchiveResult {
  * `keepPlan`. Run it after every worker stopped: a part uploaded after the abort fails with
  * NoSuchUpload, and a result written after it would be left behind.
  */
-export async function abortArchive(o: { client: S3Client; plan: PlanRef; keepPlan?: boolean }): Promise<AbortArchiveResult> {
-  if (!o?.client) throw new TypeError("client is required");
-  const { client } = o;
-  let plan: ArchivePlan;
+export async function abortArchive(options: {
+  client: S3Client;
+  plan: PlanRef;
+  keepPlan?: boolean;
+  /** The bucket-owner condition; default: the plan's. */
+  expectedBucketOwner?: ExpectedBucketOwner;
+}): Promise<AbortArchiveResult> {
+  let o;
   try {
-    plan = await loadPlan(client, o.plan);
+    o = await openPlan(options);
   } catch (err) {
     if (err instanceof S3ZipError && err.code === "ERR_S3_PLAN" && /no archive plan/.test(err.message)) return { found: false, uploadAborted: false, filesRemoved: 0 };
     throw err;
   }
+  const { client, plan } = o;
   let uploadAborted = false;
   if (plan.uploadId !== undefined) {
     try {
@@ -784,8 +816,9 @@ async function listedParts(client: S3Client, plan: ArchivePlan): Promise<Map<num
  * The segments of a plan still to run: those without a result, and (copy mode) those whose parts
  * `ListParts` does not show with the ETags of their result.
  */
-export async function pendingSegments(client: S3Client, ref: PlanRef, signal?: AbortSignal): Promise<number[]> {
-  const plan = await loadPlan(client, ref, signal);
+export async function pendingSegments(caller: S3Client, ref: PlanRef, signal?: AbortSignal): Promise<number[]> {
+  const plan = await loadPlan(caller, ref, signal);
+  const client = withExpectedBucketOwner(caller, plan.expectedBucketOwner);
   const results = await loadResults(client, plan, signal);
   const listed = plan.mode === "copy" ? await listedParts(client, plan) : undefined;
   return results.flatMap((r, i) => {
@@ -800,9 +833,9 @@ export async function pendingSegments(client: S3Client, ref: PlanRef, signal?: A
  * whose parts `ListParts` does not show with the ETags of that result, `segmentsAtOnce` at a
  * time (default 1), then finalizes. Returns the archive and the segments it ran.
  */
-export async function resumeArchive(o: ArchiveRunOptions & { keepPlan?: boolean; segmentsAtOnce?: number }): Promise<ArchiveResult & { segmentsRun: number[] }> {
-  if (!o?.client) throw new TypeError("client is required");
-  const plan = await loadPlan(o.client, o.plan, o.signal);
+export async function resumeArchive(options: ArchiveRunOptions & { keepPlan?: boolean; segmentsAtOnce?: number }): Promise<ArchiveResult & { segmentsRun: number[] }> {
+  const o = await openPlan(options);
+  const { plan } = o;
   const todo = await pendingSegments(o.client, plan, o.signal);
   await eachLimit(todo, o.segmentsAtOnce ?? 1, (segment) => runSegment({ ...o, plan, segment }));
   const out = await finalizeArchive({ ...o, plan });

@@ -1,5 +1,6 @@
 import { AbortMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { mapS3Error } from "./errors.js";
+import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 
 /** An incomplete multipart upload. */
 export interface IncompleteUpload {
@@ -21,6 +22,8 @@ export interface IncompleteUploadsOptions {
    */
   olderThan?: number | Date;
   signal?: AbortSignal;
+  /** The account that must own `bucket`, sent on every request; see {@link ExpectedBucketOwner}. Default: none. */
+  expectedBucketOwner?: ExpectedBucketOwner;
 }
 
 function cutoff(olderThan: number | Date | undefined): number | undefined {
@@ -40,8 +43,10 @@ function cutoff(olderThan: number | Date | undefined): number | undefined {
  * under a prefix and older than an age.
  */
 export async function listIncompleteUploads(options: IncompleteUploadsOptions): Promise<IncompleteUpload[]> {
-  const { client, bucket, prefix, signal } = options;
+  const { bucket, prefix, signal } = options;
   if (typeof bucket !== "string" || bucket === "") throw new TypeError("bucket must be a non-empty string");
+  validateExpectedBucketOwner(options.expectedBucketOwner);
+  const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
   const before = cutoff(options.olderThan);
   const out: IncompleteUpload[] = [];
   let keyMarker: string | undefined;
@@ -76,9 +81,10 @@ export async function listIncompleteUploads(options: IncompleteUploadsOptions): 
 export async function abortIncompleteUploads(options: IncompleteUploadsOptions & { dryRun?: boolean }): Promise<IncompleteUpload[]> {
   const uploads = await listIncompleteUploads(options);
   if (options.dryRun) return uploads;
+  const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
   for (const u of uploads) {
     try {
-      await options.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: u.uploadId }), {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: u.uploadId }), {
         abortSignal: options.signal,
       });
     } catch (err) {

@@ -1,4 +1,5 @@
 import { ZipError, type ZipErrorCode } from "@zipstream/core";
+import { EXPECTED_OWNER } from "./owners.js";
 
 /**
  * Stable codes raised by `@zipstream/s3` (core codes such as `ERR_ABORTED`,
@@ -130,7 +131,10 @@ export function mapS3Error(
     );
   }
   if (code === "AccessDenied" || status === 403) {
-    return new S3ZipError("ERR_S3_ACCESS_DENIED", `${where.action} ${at}: access denied`, opts);
+    // S3 answers a bucket-owner condition that does not hold with a plain 403: say it may be that.
+    const required = (err as { [EXPECTED_OWNER]?: string } | undefined)?.[EXPECTED_OWNER];
+    const why = required === undefined ? "" : ` (the request required ${required}: either it does not, or the credentials lack permission)`;
+    return new S3ZipError("ERR_S3_ACCESS_DENIED", `${where.action} ${at}: access denied${why}`, opts);
   }
   if (code === "PreconditionFailed" || status === 412) {
     return new S3ZipError("ERR_S3_SOURCE_CHANGED", `${where.action} ${at}: the object changed while it was being read`, opts);

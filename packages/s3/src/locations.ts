@@ -1,6 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { ZipEntry } from "@zipstream/core";
 import { S3ZipError } from "./errors.js";
+import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, type NameFn, type ResolvedObject, type S3Source } from "./sources.js";
 import { optInt, validatePrefetch } from "./zip-s3-keys.js";
@@ -33,6 +34,8 @@ export interface ResolveLocationsOptions {
   onMissing?: "error" | "skip";
   /** HeadObject requests at once for the locations that name objects. Default 16 (1 to 1000). */
   headConcurrency?: number;
+  /** The account that must own the buckets, sent on every request; see {@link ExpectedBucketOwner}. Default: none. */
+  expectedBucketOwner?: ExpectedBucketOwner;
   signal?: AbortSignal;
 }
 
@@ -61,6 +64,7 @@ function validateLocations(locations: readonly S3Location[], o: ResolveLocations
   if (o.onMissing !== undefined && o.onMissing !== "error" && o.onMissing !== "skip") throw new TypeError(`onMissing must be "error" or "skip"`);
   if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
   optInt("headConcurrency", o.headConcurrency, 1, 1000);
+  validateExpectedBucketOwner(o.expectedBucketOwner);
 }
 
 /**
@@ -75,7 +79,8 @@ function validateLocations(locations: readonly S3Location[], o: ResolveLocations
  */
 export async function resolveLocations(locations: readonly S3Location[], options: ResolveLocationsOptions): Promise<ResolvedLocations> {
   validateLocations(locations, options);
-  const { client, name, signal } = options;
+  const { name, signal } = options;
+  const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
   const onMissing = options.onMissing ?? "error";
   const resolve = (src: S3Source | S3Source[], missing: "error" | "skip") =>
     resolveSources(src, { client, name, signal, onMissing: missing, headConcurrency: options.headConcurrency ?? 16 });
@@ -123,6 +128,8 @@ export interface S3EntriesOptions {
   prefetch?: PrefetchOptions;
   /** Cancels every GET; a member being read then fails with ERR_ABORTED. */
   signal?: AbortSignal;
+  /** The account that must own the buckets, sent on every GET; see {@link ExpectedBucketOwner}. Default: none. */
+  expectedBucketOwner?: ExpectedBucketOwner;
 }
 
 /** Core entries for S3 objects, and the reader behind them. */
@@ -152,8 +159,9 @@ export interface S3Entries {
 export function s3ZipEntries(objects: readonly ResolvedObject[], options: S3EntriesOptions): S3Entries {
   checkClient(options?.client);
   validatePrefetch(options.prefetch);
+  validateExpectedBucketOwner(options.expectedBucketOwner);
   const list = [...objects];
-  const prefetcher = new Prefetcher(options.client, list, options.prefetch, options.signal);
+  const prefetcher = new Prefetcher(withExpectedBucketOwner(options.client, options.expectedBucketOwner), list, options.prefetch, options.signal);
   return {
     entries: list.map((o, i): ZipEntry => ({ name: o.name, size: o.size, mtime: o.lastModified, source: () => prefetcher.open(i) })),
     close: () => prefetcher.close(),

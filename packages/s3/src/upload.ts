@@ -5,6 +5,7 @@ import { ZipError } from "@zipstream/core";
 import { chunksOf, isNodeReadable } from "./chunks.js";
 import { S3ZipError } from "./errors.js";
 import { JobState, checkDestFree, putSingle, runMultipart, validateDest, type PartTask, type S3Dest } from "./multipart.js";
+import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { MAX_PARTS, planParts, type PartPlan } from "./parts.js";
 
 export { validateDest, type S3Dest };
@@ -64,6 +65,8 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Called after each part (or the single PutObject) succeeds. */
   onProgress?: (p: UploadProgress) => void;
+  /** The account that must own `dest.bucket`, sent on every request; see {@link ExpectedBucketOwner}. Default: none. */
+  expectedBucketOwner?: ExpectedBucketOwner;
 }
 
 /** What {@link uploadStream} uploaded. */
@@ -178,11 +181,13 @@ class PartReader {
  * Nothing is created at `dest` then.
  */
 export async function uploadStream(options: UploadOptions): Promise<UploadResult> {
-  const { client, dest, body } = options;
-  if (client === null || typeof client !== "object" || typeof (client as { send?: unknown }).send !== "function") {
+  const { dest, body } = options;
+  if (options.client === null || typeof options.client !== "object" || typeof (options.client as { send?: unknown }).send !== "function") {
     throw new TypeError("client must be an @aws-sdk/client-s3 S3Client");
   }
   validateDest(dest);
+  validateExpectedBucketOwner(options.expectedBucketOwner);
+  const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
   const concurrency = checkPositiveInt("concurrency", options.concurrency, 4);
   const partRetries = checkPositiveInt("partRetries", options.partRetries, 2, 0);
   let plan: PartPlan;

@@ -1,5 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { S3ZipError } from "./errors.js";
+import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import type { NameFn } from "./sources.js";
 import {
   END_RECORDS_MAX,
@@ -76,6 +77,8 @@ export interface VerifyS3ZipOptions {
   signal?: AbortSignal;
   /** Progress of the deep pass. */
   onProgress?: (p: VerifyProgress) => void;
+  /** The account that must own the archive's bucket (and `expect`'s buckets), sent on every request; see {@link ExpectedBucketOwner}. Default: none. */
+  expectedBucketOwner?: ExpectedBucketOwner;
 }
 
 /** What {@link verifyS3Zip} found. */
@@ -146,6 +149,7 @@ function validate(o: VerifyS3ZipOptions): void {
     if (o.expect === null || typeof o.expect !== "object") throw new TypeError("expect must be an S3 source (as in zipS3Keys) or { manifest }");
     if (isManifestExpect(o.expect)) checkManifest(o.expect.manifest);
   }
+  validateExpectedBucketOwner(o.expectedBucketOwner);
 }
 
 /**
@@ -170,7 +174,8 @@ function validate(o: VerifyS3ZipOptions): void {
  */
 export async function verifyS3Zip(options: VerifyS3ZipOptions): Promise<VerifyReport> {
   validate(options);
-  const { client, bucket, key, versionId, signal } = options;
+  const { bucket, key, versionId, signal } = options;
+  const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
   if (signal?.aborted) throw new S3ZipError("ERR_ABORTED", "verification aborted before it started", { cause: signal.reason, bucket, key });
   const f = new Findings();
   const src = new S3RangeSource(client, bucket, key, versionId, signal);

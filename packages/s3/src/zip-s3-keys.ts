@@ -12,6 +12,7 @@ import type { CrcSource } from "./checksums.js";
 import { COPY_MIN_SIZE_WITHOUT_CHECKSUMS, COPY_MIN_SIZE_WITH_CHECKSUMS, assembleByCopy, defaultCopyMinSize, layoutForPlan, planFor } from "./copy-assembly.js";
 import { S3ZipError, s3SourceFailure } from "./errors.js";
 import { JobState, checkDestFree } from "./multipart.js";
+import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
 import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, validateSourceOptions, type NameFn, type ResolvedObject, type S3Source, type SourceSse } from "./sources.js";
@@ -95,6 +96,14 @@ export interface ZipS3Options {
   onEntry?: (e: ZipS3EntryInfo) => void;
   /** HeadObject requests at once when sizes of explicit keys are looked up. Default 16. */
   headConcurrency?: number;
+  /**
+   * The account that must own the buckets: sent as `ExpectedBucketOwner` on every request the job
+   * makes (listing, HEAD, GET, the upload, Complete, clean-up) and as `ExpectedSourceBucketOwner`
+   * on copies, so that S3 refuses with 403 (ERR_S3_ACCESS_DENIED, whose message names the
+   * condition) instead of reading from or writing to a bucket another account owns. A string for
+   * every bucket, or `{ [bucket]: accountId }`. Default: no condition. See {@link ExpectedBucketOwner}.
+   */
+  expectedBucketOwner?: ExpectedBucketOwner;
   /**
    * How the archive is built. Default "auto".
    * - "stream": every member is read through this process and the archive is uploaded.
@@ -221,6 +230,7 @@ export function validate(o: ZipS3Options): void {
   if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
   if (o.verify !== undefined && typeof o.verify !== "boolean") throw new TypeError("verify must be a boolean");
   validateSourceOptions(o);
+  validateExpectedBucketOwner(o.expectedBucketOwner);
 }
 
 /**
@@ -234,9 +244,11 @@ export function validate(o: ZipS3Options): void {
  * ≈ 104 MiB), 2 x partSize x concurrency + prefetch.bytes with copy assembly (≈ 128 MiB), plus roughly 0.5 KB per source object for the resolved list and entry records — independent of
  * object sizes and of the archive's size when it is predictable.
  */
-export async function zipS3Keys(options: ZipS3Options): Promise<ZipS3Result> {
-  validate(options);
-  validateDest(options.dest);
+export async function zipS3Keys(caller: ZipS3Options): Promise<ZipS3Result> {
+  validate(caller);
+  validateDest(caller.dest);
+  // Every request below goes through this client, so the owner condition is applied in one place.
+  const options = { ...caller, client: withExpectedBucketOwner(caller.client, caller.expectedBucketOwner) };
   const { signal } = options;
   const method = options.method ?? "store";
   if (signal?.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted before it started", { cause: signal.reason });
