@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { pool } from "@zipstream/core";
 import { resolveJobOptions, type CommandLine } from "./args.js";
 import { EXIT, UsageError, type ExitCode } from "./exit-codes.js";
 import { parseLocation } from "./location.js";
@@ -83,7 +84,6 @@ async function plan(cl: CommandLine, raw: Record<string, unknown>, ctx: Context,
 
 /** Runs `run-segment` child processes, `workers` at once; a segment that fails is retried once. */
 async function runWorkers(url: string, segments: number, workers: number, flags: string[], io: MainIO): Promise<{ failed?: { segment: number; message: string } }> {
-  let next = 0;
   let failed: { segment: number; message: string } | undefined;
   const once = (segment: number) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
@@ -97,16 +97,16 @@ async function runWorkers(url: string, segments: number, workers: number, flags:
         resolve({ code, stderr });
       });
     });
-  await Promise.all(
-    Array.from({ length: Math.min(workers, segments) }, async () => {
-      while (next < segments && failed === undefined && !io.signal?.aborted) {
-        const segment = next++;
-        let r = await once(segment);
-        if (r.code !== 0 && !io.signal?.aborted) r = await once(segment);
-        if (r.code !== 0) failed ??= { segment, message: r.stderr.trim().split("\n").filter((l) => l.startsWith("zipstream:"))[0] ?? `exit ${r.code}` };
-      }
-    }),
-  );
+  const runSegment = async (segment: number) => {
+    let r = await once(segment);
+    if (r.code !== 0 && !io.signal?.aborted) r = await once(segment);
+    if (r.code !== 0) {
+      failed ??= { segment, message: r.stderr.trim().split("\n").filter((l) => l.startsWith("zipstream:"))[0] ?? `exit ${r.code}` };
+      throw new Error(failed.message);
+    }
+  };
+  // The first failed segment (or an abort) stops starting new ones; those running are awaited.
+  await pool(Array.from({ length: segments }, (_, i) => i), runSegment, { concurrency: workers, signal: io.signal }).catch(() => undefined);
   return { failed };
 }
 

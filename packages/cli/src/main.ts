@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { printableName } from "@zipstream/core";
+import { pool, printableName } from "@zipstream/core";
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
   JOB_OPTION_NAMES,
@@ -163,22 +163,6 @@ async function runCleanup(positionals: string[], values: RawValues, getClient: (
   return EXIT.OK;
 }
 
-/** Runs jobs with at most `parallel` at once; resolves with one outcome per job, in order. */
-async function runBatch(
-  jobs: Job[],
-  parallel: number,
-  run: (job: Job, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) {
-      const i = next++;
-      await run(jobs[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, worker));
-}
-
 /**
  * The `zipstream` command. Never throws and never calls `process.exit`: resolves with the exit
  * code (see the README's table).
@@ -245,7 +229,8 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
         const { dryRun, runJob } = await prepare(jobs.flatMap((j) => [...j.src, j.dest]));
         const reporter = makeReporter(values, io, true);
         let failed = 0;
-        await runBatch(jobs, parallel, async (job, i) => {
+        // At most `parallel` jobs at once; each reports its own failure, so one does not stop the rest.
+        await pool(jobs, async (job, i) => {
           const n = i + 1;
           try {
             reporter.log(`job ${n}: ${job.src.map((s) => printableName(s.text)).join(" ")} -> ${printableName(job.dest.text)}`);
@@ -266,7 +251,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
                 : `FAIL job ${n} ${job.dest.text}: ${message} [${code}, exit ${exitCode}]\n`,
             );
           }
-        });
+        }, { concurrency: parallel });
         const summary = { jobs: jobs.length, ok: jobs.length - failed, failed };
         io.stdout.write(values.json ? `${JSON.stringify({ summary })}\n` : `${summary.jobs} jobs: ${summary.ok} ok, ${summary.failed} failed\n`);
         if (io.signal?.aborted) return EXIT.ABORTED;

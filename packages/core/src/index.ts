@@ -19,6 +19,9 @@ export type * from "./types.js";
 export { dosDateTime } from "./records.js";
 export { printableName } from "./names.js";
 export { chunksOf, isNodeReadable } from "./chunks.js";
+// Helpers shared with the packages built on core (one pool, one integer-option check).
+export { pool, type PoolOptions } from "./pool.js";
+export { intOption } from "./options.js";
 
 /** CRC-32 (the ZIP polynomial) of `data`, continuing from `value` (default 0). Uses `zlib.crc32`. */
 export function crc32(data: Uint8Array | string, value = 0): number {

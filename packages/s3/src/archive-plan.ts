@@ -31,7 +31,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { AES_OVERHEAD, layoutZip, zipStream, type Zip64Mode, type ZipEntry, type ZipEntryInfo, type ZipLayout } from "@zipstream/core";
+import { AES_OVERHEAD, layoutZip, pool, zipStream, type Zip64Mode, type ZipEntry, type ZipEntryInfo, type ZipLayout } from "@zipstream/core";
 import {
   DEFAULT_SEGMENT_LIMITS,
   decodeMembers,
@@ -193,18 +193,10 @@ async function getJson<T>(client: S3Client, bucket: string, key: string, signal?
   }
 }
 
-/** Runs `fn` over `items` with `n` at once, in order of start. */
+/** Runs `fn` over `items` with `n` at once, in order of start; the results in the items' order. */
 async function eachLimit<T, R>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!, i);
-      }
-    }),
-  );
+  await pool(items, async (item, i) => (out[i] = await fn(item, i)), { concurrency: n });
   return out;
 }
 

@@ -11,7 +11,7 @@
  */
 import zlib from "node:zlib";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { crc32Concat, layoutZip, localHeaderWithCrc32, type Zip64Mode, type ZipEntry, type ZipLayout, type ZipLayoutEntry, type DuplicatePolicy } from "@zipstream/core";
+import { crc32Concat, layoutZip, localHeaderWithCrc32, pool as workerPool, type Zip64Mode, type ZipEntry, type ZipLayout, type ZipLayoutEntry, type DuplicatePolicy } from "@zipstream/core";
 import { sourceCrc32, type CrcSource } from "./checksums.js";
 import { planCopyParts, type CopyPart, type CopyPlan, type UploadPart } from "./copy-plan.js";
 import { MIN_PART_SIZE } from "./parts.js";
@@ -361,21 +361,18 @@ export function assemblyTasks(o: AssemblyTasksOptions): AssemblyTasks {
       pos += piece.kind === "data" ? piece.end - piece.start : piece.length;
     }
     const dataPieces = p.pieces.map((piece, k) => ({ piece, k })).filter((x) => x.piece.kind === "data");
-    let next = 0;
-    const reader = async () => {
-      while (next < dataPieces.length) {
-        const { piece, k } = dataPieces[next++]!;
-        if (piece.kind !== "data") continue;
-        let off = at[k]!;
-        const target = body!;
-        await read(piece.member, piece.start, piece.end, ctx, (c) => {
-          c.copy(target, off);
-          off += c.length;
-        });
-        spanOf.get(`${pi}:${k}`)!.resolve({ crc: zlib.crc32(target.subarray(at[k]!, at[k]! + piece.end - piece.start)), server: false });
-      }
+    const readPiece = async ({ piece, k }: (typeof dataPieces)[number]) => {
+      if (piece.kind !== "data") return;
+      let off = at[k]!;
+      const target = body!;
+      await read(piece.member, piece.start, piece.end, ctx, (c) => {
+        c.copy(target, off);
+        off += c.length;
+      });
+      spanOf.get(`${pi}:${k}`)!.resolve({ crc: zlib.crc32(target.subarray(at[k]!, at[k]! + piece.end - piece.start)), server: false });
     };
-    await Promise.all(Array.from({ length: Math.min(o.readsPerPart, dataPieces.length) }, reader));
+    // Every read settled before the buffer can go back to the part buffers kept for reuse.
+    await workerPool(dataPieces, readPiece, { concurrency: o.readsPerPart });
     return { body, at };
   };
   /** Part buffers reused once S3 acknowledged their part (most parts have the same size). */

@@ -16,7 +16,7 @@ import {
   type ServerSideEncryption,
   type StorageClass,
 } from "@aws-sdk/client-s3";
-import { ZipError, crc32Combine } from "@zipstream/core";
+import { ZipError, crc32Combine, pool } from "@zipstream/core";
 import { S3ZipError, isAbortError, mapS3Error, s3Code, type LeftBehind } from "./errors.js";
 import { MAX_PARTS } from "./parts.js";
 import { crc32FromBase64, crc32ToBase64 } from "./checksums.js";
@@ -450,27 +450,14 @@ export async function runParts(o: MultipartJob, job: JobState, uploadId: string,
       return record({ partNumber, etag: r?.ETag ?? "", size: end - start, crc32 });
     },
   };
-  // Serialises the generator: every worker takes the next task from the one schedule, in order.
-  let chain: Promise<unknown> = Promise.resolve();
-  const take = (): Promise<PartTask | null> => {
-    const p = chain.then(async () => (job.failed ? null : o.next(ctx)));
-    chain = p.catch(() => undefined);
-    return p;
-  };
-  const worker = async () => {
-    for (;;) {
-      try {
-        const task = await take();
-        if (task === null || job.failed) return;
-        await task(ctx);
-      } catch (err) {
-        job.fail(err);
-        return;
-      }
-    }
-  };
-  // allSettled semantics: workers never reject, so this waits for every request in flight.
-  await Promise.all(Array.from({ length: o.concurrency }, worker));
+  // One schedule, taken in order by `concurrency` workers; the first failure fails the job (which
+  // aborts the requests in flight), and the pool returns only once every worker settled.
+  await pool(() => (job.failed ? null : o.next(ctx)), (task) => (job.failed ? undefined : task(ctx)), {
+    concurrency: o.concurrency,
+    onError: (err) => job.fail(err),
+  }).catch((err: unknown) => {
+    if (!job.failed) throw err;
+  });
   if (job.failed) throw job.failure;
   if (o.beforeComplete) {
     try {

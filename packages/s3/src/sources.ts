@@ -4,6 +4,7 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import { pool } from "@zipstream/core";
 import { S3ZipError, httpStatus, mapS3Error, s3Code } from "./errors.js";
 import { sseCustomerHeaders } from "./ranges.js";
 
@@ -264,86 +265,75 @@ export async function resolveSources(src: S3Source | S3Source[], options: Resolv
     return p;
   };
   const results: (ResolvedObject | string | undefined)[] = new Array(pending.length);
-  let next = 0;
-  let firstError: unknown;
-  const worker = async () => {
-    while (firstError === undefined) {
-      const i = next++;
-      if (i >= pending.length) return;
-      const p = pending[i]!;
-      if (p.kind === "listed") {
-        results[i] = p.obj;
-        continue;
+  const resolveOne = async (p: Pending, i: number): Promise<void> => {
+    if (p.kind === "listed") {
+      results[i] = p.obj;
+      return;
+    }
+    const { bucket, key, versionId } = p.ref;
+    const label = `s3://${bucket}/${key}${versionId ? `?versionId=${versionId}` : ""}`;
+    const sse = sseCustomerHeaders({ sseCustomerKey: p.key });
+    let head;
+    try {
+      head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, ...sse }), {
+        abortSignal: signal,
+      });
+    } catch (err) {
+      // HEAD has no error body: a 404 may mean the bucket is missing; ask the bucket once.
+      const status = httpStatus(err);
+      const code = s3Code(err);
+      if (status === 404 || code === "NotFound" || code === "NoSuchKey") {
+        if (!(await checkBucketExists(bucket))) {
+          throw new S3ZipError("ERR_S3_NO_SUCH_BUCKET", `source bucket "${bucket}" does not exist (key ${key})`, {
+            cause: err,
+            bucket,
+            key,
+          });
+        }
+        if (options.onMissing === "skip") {
+          results[i] = label;
+          return;
+        }
+        throw new S3ZipError("ERR_S3_NO_SUCH_KEY", `source object ${label} does not exist`, { cause: err, bucket, key });
       }
-      const { bucket, key, versionId } = p.ref;
-      const label = `s3://${bucket}/${key}${versionId ? `?versionId=${versionId}` : ""}`;
-      const sse = sseCustomerHeaders({ sseCustomerKey: p.key });
-      try {
-        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, ...sse }), {
-          abortSignal: signal,
-        });
-        if (isArchived(head)) {
-          if (options.onArchived === "skip") {
-            results[i] = label;
-            continue;
-          }
-          const restoring = /ongoing-request\s*=\s*"true"/.test(head.Restore ?? "");
-          firstError = new S3ZipError(
-            "ERR_S3_ARCHIVED",
-            `source object ${label} is archived (${head.ArchiveStatus ?? head.StorageClass}) and ${restoring ? "its restore has not finished" : "not restored"}: ` +
-              `restore it first, or pass onArchived: "skip"; nothing was uploaded`,
-            { bucket, key },
-          );
-          return;
-        }
-        results[i] = {
-          bucket,
-          key,
-          versionId: versionId ?? undefined,
-          name: p.name,
-          size: head.ContentLength ?? 0,
-          etag: head.ETag ?? "",
-          lastModified: head.LastModified,
-          sseCustomerKey: p.key,
-        };
-      } catch (err) {
-        // HEAD has no error body: a 404 may mean the bucket is missing; ask the bucket once.
-        const status = httpStatus(err);
-        const code = s3Code(err);
-        if (status === 404 || code === "NotFound" || code === "NoSuchKey") {
-          if (!(await checkBucketExists(bucket))) {
-            firstError = new S3ZipError("ERR_S3_NO_SUCH_BUCKET", `source bucket "${bucket}" does not exist (key ${key})`, {
-              cause: err,
-              bucket,
-              key,
-            });
-            return;
-          }
-          if (options.onMissing === "skip") {
-            results[i] = label;
-            continue;
-          }
-          firstError = new S3ZipError("ERR_S3_NO_SUCH_KEY", `source object ${label} does not exist`, { cause: err, bucket, key });
-          return;
-        }
-        if (status === 400) {
-          // A HEAD has no error body; its 400 on an existing key is S3's (and Ceph's) answer to a
-          // missing or malformed SSE-C key (AWS answers a wrong key with 403).
-          firstError = new S3ZipError(
-            "ERR_S3_SSE_C_KEY",
-            `HeadObject ${label} answered 400: the object is probably encrypted with a customer-provided key (SSE-C); ` +
-              (p.key === undefined ? "give its key as sse: { customerKey }" : "check the sse.customerKey given"),
-            { cause: err, bucket, key },
-          );
-          return;
-        }
-        firstError = mapS3Error(err, "ERR_S3_READ", { bucket, key, action: "HeadObject" });
+      if (status === 400) {
+        // A HEAD has no error body; its 400 on an existing key is S3's (and Ceph's) answer to a
+        // missing or malformed SSE-C key (AWS answers a wrong key with 403).
+        throw new S3ZipError(
+          "ERR_S3_SSE_C_KEY",
+          `HeadObject ${label} answered 400: the object is probably encrypted with a customer-provided key (SSE-C); ` +
+            (p.key === undefined ? "give its key as sse: { customerKey }" : "check the sse.customerKey given"),
+          { cause: err, bucket, key },
+        );
+      }
+      throw mapS3Error(err, "ERR_S3_READ", { bucket, key, action: "HeadObject" });
+    }
+    if (isArchived(head)) {
+      if (options.onArchived === "skip") {
+        results[i] = label;
         return;
       }
+      const restoring = /ongoing-request\s*=\s*"true"/.test(head.Restore ?? "");
+      throw new S3ZipError(
+        "ERR_S3_ARCHIVED",
+        `source object ${label} is archived (${head.ArchiveStatus ?? head.StorageClass}) and ${restoring ? "its restore has not finished" : "not restored"}: ` +
+          `restore it first, or pass onArchived: "skip"; nothing was uploaded`,
+        { bucket, key },
+      );
     }
+    results[i] = {
+      bucket,
+      key,
+      versionId: versionId ?? undefined,
+      name: p.name,
+      size: head.ContentLength ?? 0,
+      etag: head.ETag ?? "",
+      lastModified: head.LastModified,
+      sseCustomerKey: p.key,
+    };
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.headConcurrency) }, worker));
-  if (firstError !== undefined) throw firstError;
+  // The first failure stops the HEADs not yet sent; the pool settles those in flight before throwing.
+  await pool(pending, resolveOne, { concurrency: Math.max(1, options.headConcurrency) });
   const objects: ResolvedObject[] = [];
   const skipped: string[] = [];
   for (const r of results) {

@@ -30,6 +30,7 @@ import {
   parseZip64Locator,
   type CentralHeader,
   type LocalHeader,
+  pool,
 } from "@zipstream/core";
 import type { RangeSource } from "./verify-read.js";
 
@@ -527,47 +528,43 @@ export function compareLocal(t: EntryTable, i: number, h: LocalHeader | { bad: "
 export async function checkLocalHeaders(src: RangeSource, t: EntryTable, wanted: number[], limit: number, f: Findings, concurrency = 4): Promise<void> {
   const ranges = planHeaderReads(t, wanted, limit);
   const late: number[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < ranges.length) {
-      const r = ranges[next++]!;
-      let m = 0;
-      let carry = new Uint8Array(0);
-      let carryStart = r.start;
-      await src.stream(r.start, r.end, (chunk, pos) => {
-        let b = chunk;
-        let bStart = pos;
-        if (carry.length > 0) {
-          b = new Uint8Array(carry.length + chunk.length);
-          b.set(carry, 0);
-          b.set(chunk, carry.length);
-          bStart = carryStart;
-        }
-        while (m < r.members.length) {
-          const i = r.members[m]!;
-          const p = t.offset[i]! - bStart;
-          if (p >= b.length) break;
-          const len = localHeaderLength(b, p);
-          if (len !== undefined && bStart + p + len > r.end) {
-            // Longer than guessed (a big local extra): read it on its own afterwards.
-            late.push(i);
-            m++;
-            continue;
-          }
-          const h = len === undefined ? undefined : parseLocalHeader(b, p);
-          if (h === undefined) break;
-          compareLocal(t, i, h, f);
+  const readRange = async (r: (typeof ranges)[number]): Promise<void> => {
+    let m = 0;
+    let carry = new Uint8Array(0);
+    let carryStart = r.start;
+    await src.stream(r.start, r.end, (chunk, pos) => {
+      let b = chunk;
+      let bStart = pos;
+      if (carry.length > 0) {
+        b = new Uint8Array(carry.length + chunk.length);
+        b.set(carry, 0);
+        b.set(chunk, carry.length);
+        bStart = carryStart;
+      }
+      while (m < r.members.length) {
+        const i = r.members[m]!;
+        const p = t.offset[i]! - bStart;
+        if (p >= b.length) break;
+        const len = localHeaderLength(b, p);
+        if (len !== undefined && bStart + p + len > r.end) {
+          // Longer than guessed (a big local extra): read it on its own afterwards.
+          late.push(i);
           m++;
+          continue;
         }
-        const keepFrom = m < r.members.length ? Math.max(0, t.offset[r.members[m]!]! - bStart) : b.length;
-        carry = keepFrom < b.length ? b.slice(keepFrom) : new Uint8Array(0);
-        carryStart = bStart + keepFrom;
-      });
-      // A range that ended before a header did (the object is shorter than the directory claims).
-      for (; m < r.members.length; m++) compareLocal(t, r.members[m]!, undefined, f);
-    }
+        const h = len === undefined ? undefined : parseLocalHeader(b, p);
+        if (h === undefined) break;
+        compareLocal(t, i, h, f);
+        m++;
+      }
+      const keepFrom = m < r.members.length ? Math.max(0, t.offset[r.members[m]!]! - bStart) : b.length;
+      carry = keepFrom < b.length ? b.slice(keepFrom) : new Uint8Array(0);
+      carryStart = bStart + keepFrom;
+    });
+    // A range that ended before a header did (the object is shorter than the directory claims).
+    for (; m < r.members.length; m++) compareLocal(t, r.members[m]!, undefined, f);
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, ranges.length) }, worker));
+  await pool(ranges, readRange, { concurrency });
   for (const i of late) {
     const head = await src.read(t.offset[i]!, Math.min(limit, t.offset[i]! + LOCAL_HEADER_FIXED));
     const len = localHeaderLength(head, 0);

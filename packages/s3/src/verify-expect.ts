@@ -4,7 +4,7 @@
  * of the archive's directory against them.
  */
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { checkName, METHOD_AES } from "@zipstream/core";
+import { checkName, METHOD_AES, pool } from "@zipstream/core";
 import { mapS3Error } from "./errors.js";
 import { resolveSources, type NameFn, type S3Source } from "./sources.js";
 import type { EntryTable, Findings } from "./verify-check.js";
@@ -74,23 +74,18 @@ export async function resolveExpected(
   const members: ExpectedMember[] = objects.map((x) => ({ name: x.name, size: x.size, source: `s3://${x.bucket}/${x.key}` }));
   let requests = 0;
   if (o.checksums) {
-    let next = 0;
-    const worker = async () => {
-      while (next < objects.length) {
-        const k = next++;
-        const x = objects[k]!;
-        requests++;
-        const head = await client
-          .send(new HeadObjectCommand({ Bucket: x.bucket, Key: x.key, VersionId: x.versionId, ChecksumMode: "ENABLED", IfMatch: x.etag || undefined }), {
-            abortSignal: o.signal,
-          })
-          .catch((err: unknown) => {
-            throw mapS3Error(err, "ERR_S3_READ", { bucket: x.bucket, key: x.key, action: "HeadObject" });
-          });
-        members[k]!.crc32 = crcFromChecksum(head);
-      }
+    const headCrc = async (x: (typeof objects)[number], k: number) => {
+      requests++;
+      const head = await client
+        .send(new HeadObjectCommand({ Bucket: x.bucket, Key: x.key, VersionId: x.versionId, ChecksumMode: "ENABLED", IfMatch: x.etag || undefined }), {
+          abortSignal: o.signal,
+        })
+        .catch((err: unknown) => {
+          throw mapS3Error(err, "ERR_S3_READ", { bucket: x.bucket, key: x.key, action: "HeadObject" });
+        });
+      members[k]!.crc32 = crcFromChecksum(head);
     };
-    await Promise.all(Array.from({ length: Math.min(o.headConcurrency, objects.length) }, worker));
+    await pool(objects, headCrc, { concurrency: o.headConcurrency });
   }
   return { members, requests };
 }
