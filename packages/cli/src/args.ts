@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { intOption } from "@zipstream/core";
+import { MAX_PART_SIZE, MIN_PART_SIZE } from "@zipstream/s3/limits";
 import { UsageError } from "./exit-codes.js";
 import { parseDuration, parseSize } from "./units.js";
 
@@ -149,22 +151,27 @@ function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly
   return value as T;
 }
 
-function integer(flag: string, value: unknown, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === "number" ? value : typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(value)})`);
+/** The range check is the library's one ({@link intOption}); its TypeError becomes a usage error naming the flag. */
+function inRange(flag: string, n: number | undefined, value: unknown, min: number, max: number | undefined, what: string): number {
+  try {
+    return intOption(`--${flag}`, n ?? NaN, min, max)!;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.replace(/; got .*$/s, "")}${what}; got ${JSON.stringify(value)}`);
   }
-  return n;
 }
 
-function size(flag: string, value: unknown, min: number): number | undefined {
+/** A flag's whole number (digits only, or a number from a jobs file) from `min` to `max`. */
+export function integer(flag: string, value: unknown, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === "number" ? value : typeof value === "string" && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  return inRange(flag, n, value, min, max, "");
+}
+
+/** A flag's size in bytes, with units (16MiB, 64M, 8388608), from `min` to `max`. */
+export function size(flag: string, value: unknown, min: number, max?: number): number | undefined {
   if (value === undefined) return undefined;
   const n = typeof value === "number" ? value : typeof value === "string" ? parseSize(value) : undefined;
-  if (n === undefined || !Number.isInteger(n) || n < min) {
-    throw new UsageError(`--${flag} must be a size such as 16MiB, 64M or 8388608, at least ${min} (got ${JSON.stringify(value)})`);
-  }
-  return n;
+  return inRange(flag, n, value, min, max, " bytes, a size such as 16MiB, 64M or 8388608");
 }
 
 function str(flag: string, value: unknown): string | undefined {
@@ -220,10 +227,8 @@ export function resolveJobOptions(raw: Record<string, unknown>): JobOptions {
   if (passwordEnv !== undefined && passwordFile !== undefined) {
     throw new UsageError("use either --password-env or --password-file, not both");
   }
-  const partSize = size("part-size", raw["part-size"], 5 * 1024 * 1024);
-  if (partSize !== undefined && partSize > 5 * 1024 ** 3) {
-    throw new UsageError("--part-size must be at most 5GiB (the S3 limit for one part)");
-  }
+  // The library's bounds (S3's part limits), from the light entry that does not load the S3 stack.
+  const partSize = size("part-size", raw["part-size"], MIN_PART_SIZE, MAX_PART_SIZE);
   return {
     method,
     level,
@@ -237,7 +242,7 @@ export function resolveJobOptions(raw: Record<string, unknown>): JobOptions {
     prefetchObjects: integer("prefetch-objects", raw["prefetch-objects"], 1, 1024),
     prefetchBytes: size("prefetch-bytes", raw["prefetch-bytes"], 1),
     assembly: oneOf("assembly", raw["assembly"], ["auto", "stream", "copy"] as const),
-    copyMinSize: size("copy-min-size", raw["copy-min-size"], 5 * 1024 * 1024),
+    copyMinSize: size("copy-min-size", raw["copy-min-size"], MIN_PART_SIZE),
     names: oneOf("names", raw["names"], ["relative", "full", "basename"] as const) ?? "relative",
     stripPrefix: str("strip-prefix", raw["strip-prefix"]),
     onMissing: oneOf("on-missing", raw["on-missing"], ["error", "skip"] as const) ?? "error",

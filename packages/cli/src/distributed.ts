@@ -10,12 +10,12 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { pool } from "@zipstream/core";
-import { resolveJobOptions, type CommandLine } from "./args.js";
+import { integer, resolveJobOptions, size, type CommandLine } from "./args.js";
 import { EXIT, UsageError, type ExitCode } from "./exit-codes.js";
 import { parseLocation } from "./location.js";
 import { loadPassword, s3Dest } from "./run.js";
 import { collectSources } from "./sources.js";
-import { formatBytes, parseSize } from "./units.js";
+import { formatBytes } from "./units.js";
 import type { MainIO } from "./main.js";
 
 interface Context {
@@ -61,8 +61,7 @@ async function plan(cl: CommandLine, raw: Record<string, unknown>, ctx: Context,
   const collected = await collectSources(src, o, ctx.getClient, ctx.io.signal);
   const { planArchive } = await import("@zipstream/s3");
   const where = planText === undefined ? undefined : parseLocation(planLocation(planText, "plan"));
-  const segmentBytes = cl.values["segment-size"] === undefined ? undefined : parseSize(cl.values["segment-size"]);
-  if (segmentBytes !== undefined && !(Number.isSafeInteger(segmentBytes) && segmentBytes > 0)) throw new UsageError("--segment-size must be a size such as 4GiB");
+  const segmentBytes = size("segment-size", cl.values["segment-size"], 1);
   const p = await planArchive({
     client: ctx.getClient(),
     src: collected.entries.map((e) => ({ bucket: e.s3!.bucket, key: e.s3!.key, name: e.name, size: e.size, etag: e.s3!.etag })),
@@ -117,7 +116,7 @@ export async function runDistributed(cl: CommandLine, raw: Record<string, unknow
   const s3 = await import("@zipstream/s3");
   const client = ctx.getClient();
   const print = (text: string, json: object) => io.stdout.write(values.json ? `${JSON.stringify(json)}\n` : `${text}\n`);
-  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  const concurrency = integer("concurrency", values.concurrency, 1, 64);
   switch (cl.command) {
     case "plan": {
       const { plan: p, url } = await plan(cl, raw, ctx, planLocation(values.plan, "plan"));
@@ -151,8 +150,7 @@ export async function runDistributed(cl: CommandLine, raw: Record<string, unknow
     }
     default: {
       // zipstream SRC... DEST --workers N
-      const workers = Number(values.workers);
-      if (!Number.isSafeInteger(workers) || workers < 1 || workers > 256) throw new UsageError(`--workers must be an integer from 1 to 256 (got ${JSON.stringify(values.workers)})`);
+      const workers = integer("workers", values.workers ?? "", 1, 256)!;
       if (values["dry-run"]) throw new UsageError("--dry-run does not apply to --workers (use zipstream plan, then inspect the plan)");
       const started = Date.now();
       const { plan: p, url } = await plan(cl, raw, ctx, values.plan);

@@ -43,6 +43,16 @@ export class LambdaZipError extends ZipError {
   }
 }
 
+/**
+ * `ERR_TIMEOUT` of a job that did not settle within the grace period after its abort (its
+ * multipart upload may not have been aborted). Told apart by class, never by message text.
+ */
+export class CleanupUnfinishedError extends LambdaZipError {
+  constructor() {
+    super("ERR_TIMEOUT", "the aborted job did not settle within the cleanup grace period");
+  }
+}
+
 /** Builds the `ERR_INVALID_EVENT` error: the message lists every issue, one per line. */
 export function invalidEvent(issues: EventIssue[]): LambdaZipError {
   const lines = issues.map((i) => `  - ${i.path === "" ? "(event)" : i.path}: ${i.message}`);

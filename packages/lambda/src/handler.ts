@@ -13,7 +13,7 @@ import {
   type ZipS3Result,
 } from "@zipstream/s3";
 import { configuredPasswords, getS3Client, getSecretsReader, readSecret, type SecretsReader } from "./config.js";
-import { invalidEvent, LambdaZipError, type EventIssue } from "./errors.js";
+import { CleanupUnfinishedError, invalidEvent, LambdaZipError, type EventIssue } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
 import { entryCost, planMemory, type MemoryPlan } from "./memory.js";
 import { validateEvent, type EventSourceObject, type ZipEvent } from "./schema.js";
@@ -276,7 +276,7 @@ function raceCleanup<T>(job: Promise<T>, signal: AbortSignal, margin: number): P
     let grace: NodeJS.Timeout | undefined;
     const onAbort = () => {
       grace = setTimeout(
-        () => reject(new LambdaZipError("ERR_TIMEOUT", "CLEANUP_UNFINISHED")),
+        () => reject(new CleanupUnfinishedError()),
         Math.max(1000, margin - 2000),
       );
     };
@@ -330,7 +330,7 @@ export function toLambdaError(
   const leftBehind = cause instanceof S3ZipError ? cause.leftBehind : undefined;
   const left = leftBehindText(leftBehind);
   const withLeft = leftBehind !== undefined ? { leftBehind } : {};
-  if (cause instanceof LambdaZipError && cause.code === "ERR_TIMEOUT" && cause.message === "CLEANUP_UNFINISHED") {
+  if (cause instanceof CleanupUnfinishedError) {
     return new LambdaZipError(
       "ERR_TIMEOUT",
       `The job could not finish within the function's time budget and was aborted ${s.margin} ms before the deadline, ` +

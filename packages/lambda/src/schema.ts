@@ -2,7 +2,8 @@
  * The invocation event: the JSON-expressible subset of `zipS3Keys` options, validated with zod.
  * Everything is checked before any S3 call, and every problem is reported at once with its path.
  */
-import { MAX_PART_SIZE, MIN_PART_SIZE, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS } from "@zipstream/s3";
+import { intOption } from "@zipstream/core";
+import { MAX_PART_SIZE, MIN_PART_SIZE, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS } from "@zipstream/s3/limits";
 import { z } from "zod";
 import { invalidEvent, type EventIssue } from "./errors.js";
 
@@ -100,12 +101,15 @@ const password = z.custom<{ env: string }>().superRefine((v, ctx) => {
   }
 });
 
+/** An integer option: the range check is the library's one ({@link intOption}), reported as a zod issue. */
 const int = (what: string, min: number, max: number) =>
-  z
-    .number({ error: `${what} must be a number` })
-    .int({ error: `${what} must be an integer` })
-    .min(min, { error: `${what} must be at least ${min}` })
-    .max(max, { error: `${what} must be at most ${max}` });
+  z.number({ error: `${what} must be a number` }).superRefine((v, ctx) => {
+    try {
+      intOption(what, v, min, max);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+    }
+  });
 
 const options = z.strictObject({
   method: z.enum(["store", "deflate"]).optional(),

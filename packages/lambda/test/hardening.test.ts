@@ -16,6 +16,7 @@ import { getTestS3, startRewriteProxy, type TestS3 } from "@zipstream/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clearSecretCache, createHandler, createLogger, LambdaZipError, MAX_EVENT_KEYS, planMemory, validateEvent, type LambdaContext } from "../src/index.js";
 import { toLambdaError } from "../src/handler.js";
+import { CleanupUnfinishedError } from "../src/errors.js";
 
 const MiB = 1024 * 1024;
 let s3: TestS3;
@@ -47,7 +48,7 @@ describe("event bounds come from the library", () => {
   it("prefetch.bytes: 0 fails validation at its path, as the library would refuse it", () => {
     expect(MIN_PREFETCH_BYTES).toBe(1);
     expect(validateEvent({ ...ok(), options: { prefetch: { bytes: 0 } } }).issues).toEqual([
-      { path: "options.prefetch.bytes", message: "prefetch.bytes must be at least 1" },
+      { path: "options.prefetch.bytes", message: "prefetch.bytes must be an integer from 1 to 10737418240; got 0" },
     ]);
   });
 
@@ -274,6 +275,16 @@ describe("failure reports say what was left behind", () => {
     expect(failed.code).toBe("ERR_S3_UPLOAD");
     expect(failed.message).toContain("could not be aborted");
     expect(failed.leftBehind).toEqual(cause.leftBehind);
+  });
+
+  it("a job that did not settle after its abort is recognised by its class, not by message text", () => {
+    const unfinished = toLambdaError(new CleanupUnfinishedError(), true, { margin: 10_000, progress });
+    expect(unfinished.code).toBe("ERR_TIMEOUT");
+    expect(unfinished.message).toContain("aborting the multipart upload did not complete in time: an incomplete upload may remain");
+    // A timeout error that merely carries the old marker text is an ordinary timeout.
+    const lookalike = toLambdaError(new LambdaZipError("ERR_TIMEOUT", "CLEANUP_UNFINISHED"), true, { margin: 10_000, progress });
+    expect(lookalike.message).not.toContain("did not complete in time");
+    expect(lookalike.message).toContain("it then failed with ERR_TIMEOUT: CLEANUP_UNFINISHED");
   });
 
   it("a clean abort still says nothing was left; another failure after the deadline is quoted, not assumed clean", () => {

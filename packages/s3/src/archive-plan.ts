@@ -31,7 +31,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { AES_OVERHEAD, layoutZip, pool, zipStream, type Zip64Mode, type ZipEntry, type ZipEntryInfo, type ZipLayout } from "@zipstream/core";
+import { AES_OVERHEAD, intOption, layoutZip, pool, zipStream, type Zip64Mode, type ZipEntry, type ZipEntryInfo, type ZipLayout } from "@zipstream/core";
 import {
   DEFAULT_SEGMENT_LIMITS,
   decodeMembers,
@@ -49,6 +49,7 @@ import { planCopyParts, type CopyPlan, type PlannedPart } from "./copy-plan.js";
 import { S3ZipError, httpStatus, mapS3Error, s3Code } from "./errors.js";
 import { JobState, checkDestFree, complete, create, finish, runMultipart, runParts, type PartResult, type PartTask } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
+import { MAX_CONCURRENCY } from "./limits.js";
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from "./parts.js";
 import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { readRange } from "./ranges.js";
@@ -269,7 +270,7 @@ function checkLimits(s: Partial<SegmentLimits> | undefined): SegmentLimits {
   if (s !== undefined && (s === null || typeof s !== "object")) throw new TypeError("segment must be an object { bytes, parts, members }");
   const out = { ...DEFAULT_SEGMENT_LIMITS, ...s };
   for (const k of ["bytes", "parts", "members"] as const) {
-    if (!Number.isSafeInteger(out[k]) || out[k] < 1) throw new TypeError(`segment.${k} must be a positive integer; got ${String(out[k])}`);
+    intOption(`segment.${k}`, out[k], 1);
   }
   return out;
 }
@@ -427,10 +428,8 @@ export async function planArchive(options: ArchivePlanOptions): Promise<ArchiveP
 // Segments
 
 const opt = (o: ArchiveRunOptions) => {
-  const concurrency = o.concurrency ?? 4;
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer; got ${String(o.concurrency)}`);
-  const partRetries = o.partRetries ?? 2;
-  if (!Number.isSafeInteger(partRetries) || partRetries < 0) throw new TypeError(`partRetries must be a non-negative integer; got ${String(o.partRetries)}`);
+  const concurrency = intOption("concurrency", o.concurrency, 1, MAX_CONCURRENCY) ?? 4;
+  const partRetries = intOption("partRetries", o.partRetries, 0) ?? 2;
   return { concurrency, partRetries, readsPerPart: Math.max(1, Math.floor((o.prefetch?.objects ?? DEFAULT_PREFETCH_OBJECTS) / concurrency)), resumes: o.prefetch?.resumes ?? 5 };
 };
 

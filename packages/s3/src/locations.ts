@@ -1,10 +1,11 @@
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { ZipEntry } from "@zipstream/core";
+import { intOption, type ZipEntry } from "@zipstream/core";
 import { S3ZipError } from "./errors.js";
+import { MAX_HEAD_CONCURRENCY } from "./limits.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, type NameFn, type ResolvedObject, type S3Source } from "./sources.js";
-import { optInt, validatePrefetch } from "./zip-s3-keys.js";
+import { validatePrefetch } from "./zip-s3-keys.js";
 
 /**
  * A place in S3 as a command line names it (`s3://bucket/key`). A `key` that is empty or ends in
@@ -63,7 +64,7 @@ function validateLocations(locations: readonly S3Location[], o: ResolveLocations
   }
   if (o.onMissing !== undefined && o.onMissing !== "error" && o.onMissing !== "skip") throw new TypeError(`onMissing must be "error" or "skip"`);
   if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
-  optInt("headConcurrency", o.headConcurrency, 1, 1000);
+  intOption("headConcurrency", o.headConcurrency, 1, MAX_HEAD_CONCURRENCY);
   validateExpectedBucketOwner(o.expectedBucketOwner);
 }
 

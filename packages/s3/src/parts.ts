@@ -1,11 +1,7 @@
-/** S3 multipart limits (the AWS documentation's "Amazon S3 multipart upload limits"). */
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-/** Largest part S3 accepts: 5 GiB. */
-export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
-/** Most parts in one multipart upload. */
-export const MAX_PARTS = 10_000;
-/** Largest object the plans are built to reach: S3's 50 TB object limit. */
-export const MAX_OBJECT_SIZE = 50e12;
+import { intOption } from "@zipstream/core";
+// The S3 multipart limits live in limits.ts (the light `@zipstream/s3/limits` entry).
+import { MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE } from "./limits.js";
+export { MAX_OBJECT_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE };
 /** Default first part size: 8 MiB. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
@@ -50,14 +46,6 @@ export interface PartPlan {
   sizeOf(partNumber: number): number;
 }
 
-function checkPartSize(partSize: unknown): number | undefined {
-  if (partSize === undefined) return undefined;
-  if (typeof partSize !== "number" || !Number.isSafeInteger(partSize) || partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
-    throw new TypeError(`partSize must be an integer number of bytes from ${MIN_PART_SIZE} (5 MiB) to ${MAX_PART_SIZE} (5 GiB); got ${String(partSize)}`);
-  }
-  return partSize;
-}
-
 /** Total bytes that MAX_PARTS parts can carry with sizes starting at `start`, doubling every `k`. */
 function growingCapacity(start: number, k: number): number {
   let total = 0;
@@ -93,12 +81,10 @@ function growPeriod(start: number): number {
  * @throws RangeError when a known total cannot fit 10,000 parts of 5 GiB.
  */
 export function planParts(totalSize: number | undefined, options: PlanPartsOptions = {}): PartPlan {
-  const requested = checkPartSize(options.partSize);
+  const requested = intOption("partSize", options.partSize, MIN_PART_SIZE, MAX_PART_SIZE);
   const equal = options.equalParts ?? false;
   if (totalSize !== undefined) {
-    if (typeof totalSize !== "number" || !Number.isSafeInteger(totalSize) || totalSize < 0) {
-      throw new TypeError(`totalSize must be a non-negative integer or undefined; got ${String(totalSize)}`);
-    }
+    intOption("totalSize", totalSize, 0);
     if (totalSize > MAX_PART_SIZE * MAX_PARTS) {
       throw new RangeError(`an archive of ${totalSize} bytes cannot be uploaded in ${MAX_PARTS} parts of at most 5 GiB`);
     }

@@ -25,10 +25,7 @@ export interface PrefetchOptions {
 export const DEFAULT_PREFETCH_OBJECTS = 16;
 export const DEFAULT_PREFETCH_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_RANGE_SIZE = 8 * 1024 * 1024;
-/** Smallest `objects` budget: the member being read. */
-export const MIN_PREFETCH_OBJECTS = 1;
-/** Smallest `bytes` budget (one range is always allowed beyond it, so any positive budget works). */
-export const MIN_PREFETCH_BYTES = 1;
+export { MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS } from "./limits.js";
 
 interface Segment {
   /** Index of the object. */

@@ -4,7 +4,7 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { pool } from "@zipstream/core";
+import { intOption, pool } from "@zipstream/core";
 import { S3ZipError, httpStatus, mapS3Error, s3Code } from "./errors.js";
 import { sseCustomerHeaders } from "./ranges.js";
 
@@ -107,10 +107,8 @@ function customerKey(sse: unknown, where: string): string | undefined {
 export function validateSourceOptions(o: { onArchived?: unknown; sse?: unknown; maxEntries?: unknown; maxEntryMemory?: unknown }): void {
   if (o.onArchived !== undefined && o.onArchived !== "error" && o.onArchived !== "skip") throw new TypeError(`onArchived must be "error" or "skip"`);
   customerKey(o.sse, "sse");
-  for (const k of ["maxEntries", "maxEntryMemory"] as const) {
-    const v = o[k];
-    if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1)) throw new TypeError(`${k} must be a positive integer; got ${String(v)}`);
-  }
+  intOption("maxEntries", o.maxEntries, 1);
+  intOption("maxEntryMemory", o.maxEntryMemory, 1);
 }
 
 /** Storage classes whose objects must be restored before a GET (S3 API: GetObject, InvalidObjectState). GLACIER_IR reads directly. */

@@ -1,11 +1,12 @@
 import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import zlib from "node:zlib";
-import { ZipError } from "@zipstream/core";
+import { ZipError, intOption } from "@zipstream/core";
 import { chunksOf, isNodeReadable } from "./chunks.js";
 import { S3ZipError } from "./errors.js";
 import { JobState, checkDestFree, putSingle, runMultipart, validateDest, type PartTask, type S3Dest } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
+import { MAX_CONCURRENCY } from "./limits.js";
 import { MAX_PARTS, planParts, type PartPlan } from "./parts.js";
 
 export { validateDest, type S3Dest };
@@ -88,14 +89,6 @@ export interface UploadResult {
    * sent at Complete as the FULL_OBJECT checksum, which S3 verifies end to end.
    */
   checksumCRC32?: string;
-}
-
-function checkPositiveInt(name: string, value: unknown, dflt: number, min = 1): number {
-  if (value === undefined) return dflt;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new TypeError(`${name} must be an integer >= ${min}; got ${String(value)}`);
-  }
-  return value;
 }
 
 /**
@@ -188,8 +181,8 @@ export async function uploadStream(options: UploadOptions): Promise<UploadResult
   validateDest(dest);
   validateExpectedBucketOwner(options.expectedBucketOwner);
   const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
-  const concurrency = checkPositiveInt("concurrency", options.concurrency, 4);
-  const partRetries = checkPositiveInt("partRetries", options.partRetries, 2, 0);
+  const concurrency = intOption("concurrency", options.concurrency, 1, MAX_CONCURRENCY) ?? 4;
+  const partRetries = intOption("partRetries", options.partRetries, 0) ?? 2;
   let plan: PartPlan;
   try {
     plan = planParts(options.totalSize, { partSize: options.partSize, equalParts: options.equalParts });

@@ -1,6 +1,8 @@
 import type { S3Client } from "@aws-sdk/client-s3";
+import { intOption } from "@zipstream/core";
 import { S3ZipError } from "./errors.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
+import { MAX_HEAD_CONCURRENCY } from "./limits.js";
 import type { NameFn } from "./sources.js";
 import {
   END_RECORDS_MAX,
@@ -141,10 +143,8 @@ function validate(o: VerifyS3ZipOptions): void {
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") throw new TypeError("onProgress must be a function");
   if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
   if (o.expectChecksums !== undefined && typeof o.expectChecksums !== "boolean") throw new TypeError("expectChecksums must be a boolean");
-  for (const k of ["concurrency", "headConcurrency"] as const) {
-    const v = o[k];
-    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1 && v <= 1000)) throw new TypeError(`${k} must be an integer from 1 to 1000`);
-  }
+  intOption("concurrency", o.concurrency, 1, 1000);
+  intOption("headConcurrency", o.headConcurrency, 1, MAX_HEAD_CONCURRENCY);
   if (o.expect !== undefined) {
     if (o.expect === null || typeof o.expect !== "object") throw new TypeError("expect must be an S3 source (as in zipS3Keys) or { manifest }");
     if (isManifestExpect(o.expect)) checkManifest(o.expect.manifest);

@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
+  intOption,
   predictZipSize,
   zipStream,
   type DuplicatePolicy,
@@ -13,6 +14,7 @@ import { COPY_MIN_SIZE_WITHOUT_CHECKSUMS, COPY_MIN_SIZE_WITH_CHECKSUMS, assemble
 import { S3ZipError, s3SourceFailure } from "./errors.js";
 import { JobState, checkDestFree } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
+import { MAX_CONCURRENCY, MAX_HEAD_CONCURRENCY } from "./limits.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
 import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, validateSourceOptions, type NameFn, type ResolvedObject, type S3Source, type SourceSse } from "./sources.js";
@@ -194,23 +196,20 @@ export interface ZipS3Result {
   verify?: VerifyReport;
 }
 
-export function optInt(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max)) {
-    throw new TypeError(`${name} must be an integer from ${min} to ${max}; got ${String(v)}`);
-  }
-}
-
 /** Validates a `prefetch` option (shared by {@link zipS3Keys} and `s3ZipEntries`). */
 export function validatePrefetch(p: PrefetchOptions | undefined): void {
   if (p === undefined) return;
   if (typeof p !== "object" || p === null) throw new TypeError("prefetch must be an object { objects, bytes }");
-  optInt("prefetch.objects", p.objects, MIN_PREFETCH_OBJECTS);
-  optInt("prefetch.bytes", p.bytes, MIN_PREFETCH_BYTES);
-  optInt("prefetch.rangeSize", p.rangeSize, 1);
-  optInt("prefetch.resumes", p.resumes, 0);
+  intOption("prefetch.objects", p.objects, MIN_PREFETCH_OBJECTS);
+  intOption("prefetch.bytes", p.bytes, MIN_PREFETCH_BYTES);
+  intOption("prefetch.rangeSize", p.rangeSize, 1);
+  intOption("prefetch.resumes", p.resumes, 0);
 }
 
-/** Validates {@link ZipS3Options} once, up front (a TypeError names the option); shared with the archive plan. */
+/**
+ * Validates every {@link ZipS3Options} option once, up front, before any request (a TypeError
+ * names the option); shared with the archive plan. `dest` is checked by `validateDest`.
+ */
 export function validate(o: ZipS3Options): void {
   if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
   if (!o.client || typeof (o.client as { send?: unknown }).send !== "function") {
@@ -218,19 +217,30 @@ export function validate(o: ZipS3Options): void {
   }
   if (o.src === undefined || o.src === null) throw new TypeError("src is required");
   if (o.method !== undefined && o.method !== "store" && o.method !== "deflate") throw new TypeError(`method must be "store" or "deflate"`);
-  optInt("level", o.level, 0, 9);
-  optInt("concurrency", o.concurrency, 1, 10_000);
-  optInt("headConcurrency", o.headConcurrency, 1, 1000);
+  intOption("level", o.level, 0, 9);
+  intOption("concurrency", o.concurrency, 1, MAX_CONCURRENCY);
+  intOption("headConcurrency", o.headConcurrency, 1, MAX_HEAD_CONCURRENCY);
   validatePrefetch(o.prefetch);
-  optInt("partSize", o.partSize, MIN_PART_SIZE, MAX_PART_SIZE);
+  intOption("partSize", o.partSize, MIN_PART_SIZE, MAX_PART_SIZE);
+  bool("equalParts", o.equalParts);
   if (o.assembly !== undefined && o.assembly !== "auto" && o.assembly !== "stream" && o.assembly !== "copy") throw new TypeError(`assembly must be "auto", "stream" or "copy"`);
-  optInt("copyMinSize", o.copyMinSize, MIN_PART_SIZE);
-  optInt("maxCopyPartSize", o.maxCopyPartSize, 2 * MIN_PART_SIZE, MAX_PART_SIZE);
+  intOption("copyMinSize", o.copyMinSize, MIN_PART_SIZE);
+  intOption("maxCopyPartSize", o.maxCopyPartSize, 2 * MIN_PART_SIZE, MAX_PART_SIZE);
   if (o.onMissing !== undefined && o.onMissing !== "error" && o.onMissing !== "skip") throw new TypeError(`onMissing must be "error" or "skip"`);
-  if (o.name !== undefined && typeof o.name !== "function") throw new TypeError("name must be a function (key, src) => string");
-  if (o.verify !== undefined && typeof o.verify !== "boolean") throw new TypeError("verify must be a boolean");
+  bool("allowEmpty", o.allowEmpty);
+  if (o.duplicates !== undefined && o.duplicates !== "error" && o.duplicates !== "rename" && o.duplicates !== "allow") throw new TypeError(`duplicates must be "error", "rename" or "allow"`);
+  if (o.password !== undefined && (typeof o.password !== "string" || o.password === "")) throw new TypeError("password must be a non-empty string");
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError("signal must be an AbortSignal");
+  for (const k of ["name", "onProgress", "onEntry"] as const) {
+    if (o[k] !== undefined && typeof o[k] !== "function") throw new TypeError(`${k} must be a function`);
+  }
+  bool("verify", o.verify);
   validateSourceOptions(o);
   validateExpectedBucketOwner(o.expectedBucketOwner);
+}
+
+function bool(name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== "boolean") throw new TypeError(`${name} must be a boolean`);
 }
 
 /**

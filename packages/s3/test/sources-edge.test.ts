@@ -342,7 +342,7 @@ describe("limits on the number of source objects", () => {
 
   it("a limit that is not a positive integer is a TypeError", async () => {
     await expect(zipS3Keys({ client, src: { bucket: src, prefix: "many/" }, dest: { bucket: out, key: "x.zip" }, maxEntries: 0 })).rejects.toThrow(
-      /maxEntries must be a positive integer/,
+      /maxEntries must be an integer >= 1/,
     );
   });
 });
