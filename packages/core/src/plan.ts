@@ -7,6 +7,7 @@
  */
 import zlib from "node:zlib";
 import { ZipError } from "./errors.js";
+import { intOption } from "./options.js";
 import { ByteStore, NameTable, checkName, checkNameLength, hashBytes, portableKey, quoteName, renamed, utf8 } from "./names.js";
 import {
   CENTRAL_HEADER_FIXED,
@@ -88,8 +89,7 @@ export function resolveOptions(options: ZipOptions | undefined): ResolvedOptions
     if (v !== undefined && typeof v !== "function") throw optionError(name, "must be a function");
   };
   const method = oneOf("method", o.method, ["store", "deflate"] as const, "deflate");
-  const level = o.level ?? 6;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw optionError("level", "must be an integer 0-9");
+  const level = intOption('zipstream: option "level"', o.level, 0, 9) ?? 6;
   const zip64 = oneOf("zip64", o.zip64, ["auto", "always", "never"] as const, "auto");
   const duplicates = oneOf("duplicates", o.duplicates, ["error", "rename", "allow"] as const, "error");
   const collisions = oneOf("collisions", o.collisions, ["portable", "exact"] as const, "portable");
@@ -107,8 +107,7 @@ export function resolveOptions(options: ZipOptions | undefined): ResolvedOptions
   if (o.defaultMtime !== undefined && !(o.defaultMtime instanceof Date && Number.isFinite(o.defaultMtime.getTime()))) {
     throw optionError("defaultMtime", "must be a valid Date");
   }
-  const hwm = o.highWaterMark ?? 1 << 20;
-  if (!Number.isInteger(hwm) || hwm < 1) throw optionError("highWaterMark", "must be a positive integer");
+  const hwm = intOption('zipstream: option "highWaterMark"', o.highWaterMark, 1) ?? 1 << 20;
   return {
     method,
     level,
