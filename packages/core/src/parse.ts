@@ -21,6 +21,7 @@ import {
   SIG_ZIP64_EOCD_LOCATOR,
   ZIP64_EOCD_LENGTH,
   ZIP64_LOCATOR_LENGTH,
+  type HeaderFields,
 } from "./records.js";
 
 export {
@@ -44,16 +45,20 @@ const u64 = (b: Uint8Array, p: number): number => {
   return hi >= 0x200000 ? Infinity : hi * 0x100000000 + u32(b, p);
 };
 
-/** End of central directory record (APPNOTE 4.3.16), as written: 0xFFFF/0xFFFFFFFF kept. */
-export interface EndOfCentralDirectory {
-  /** Position of the record's signature in the bytes searched. */
-  pos: number;
+/** Where the central directory is: the fields the end record and its Zip64 form share (APPNOTE 4.3.14, 4.3.16). */
+export interface CentralDirectoryLocation {
   disk: number;
   cdDisk: number;
   entriesOnDisk: number;
   entries: number;
   cdSize: number;
   cdOffset: number;
+}
+
+/** End of central directory record (APPNOTE 4.3.16), as written: 0xFFFF/0xFFFFFFFF kept. */
+export interface EndOfCentralDirectory extends CentralDirectoryLocation {
+  /** Position of the record's signature in the bytes searched. */
+  pos: number;
   comment: Uint8Array;
   /** Bytes after the record's comment (0 in a well-formed archive). */
   trailing: number;
@@ -106,17 +111,11 @@ export function parseZip64Locator(b: Uint8Array, p: number): Zip64Locator | unde
 }
 
 /** Zip64 end of central directory record (APPNOTE 4.3.14). */
-export interface Zip64EndOfCentralDirectory {
+export interface Zip64EndOfCentralDirectory extends CentralDirectoryLocation {
   /** Length of the whole record, signature included (56 plus any extensible data). */
   length: number;
   versionMadeBy: number;
   versionNeeded: number;
-  disk: number;
-  cdDisk: number;
-  entriesOnDisk: number;
-  entries: number;
-  cdSize: number;
-  cdOffset: number;
 }
 
 /** Parses the Zip64 record at `p`: undefined when too short, `{ bad }` on a wrong signature. */
@@ -178,13 +177,7 @@ export function parseAesExtra(data: Uint8Array): AesExtra | undefined {
 }
 
 /** Fields common to local and central headers, with Zip64 values resolved. */
-interface HeaderCommon {
-  versionNeeded: number;
-  flags: number;
-  method: number;
-  dosTime: number;
-  dosDate: number;
-  crc32: number;
+interface HeaderCommon extends HeaderFields {
   /** Sizes and offset as the 32-bit fields hold them (0xFFFFFFFF when in the Zip64 extra). */
   rawCompressedSize: number;
   rawUncompressedSize: number;

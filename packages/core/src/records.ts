@@ -82,6 +82,17 @@ class Writer {
     this.pos = this.bytes.writeInt32LE(v, this.pos);
     return this;
   }
+  /** The 26 bytes local and central headers share, "version needed to extract" to "uncompressed size". */
+  headerFields(f: HeaderFields, compressedSize: number, uncompressedSize: number): this {
+    return this.u16(f.versionNeeded) // 2 version needed to extract
+      .u16(f.flags) // 2 general purpose bit flag
+      .u16(f.method) // 2 compression method
+      .u16(f.dosTime) // 2 last mod file time
+      .u16(f.dosDate) // 2 last mod file date
+      .u32(f.crc32) // 4 crc-32
+      .u32(compressedSize) // 4 compressed size
+      .u32(uncompressedSize); // 4 uncompressed size
+  }
   u64(v: number): this {
     check(v, Number.MAX_SAFE_INTEGER);
     this.bytes.writeUInt32LE(v % 0x100000000, this.pos);
@@ -208,14 +219,18 @@ export function extendedTimestampExtra(mtime: number): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Headers
 
-export interface LocalHeaderFields {
+/** Fields the local and the central header share, in this order (APPNOTE 4.3.7 and 4.3.12). */
+export interface HeaderFields {
   versionNeeded: number;
   flags: number;
   method: number;
   dosTime: number;
   dosDate: number;
-  /** 32-bit values exactly as written (0 under a data descriptor, 0xFFFFFFFF under Zip64). */
   crc32: number;
+}
+
+export interface LocalHeaderFields extends HeaderFields {
+  /** 32-bit values exactly as written (0 under a data descriptor, 0xFFFFFFFF under Zip64). */
   compressedSize: number;
   uncompressedSize: number;
   name: Uint8Array;
@@ -226,14 +241,7 @@ export interface LocalHeaderFields {
 export function localFileHeader(f: LocalHeaderFields): Uint8Array {
   return new Writer(LOCAL_HEADER_FIXED + f.name.length + f.extra.length)
     .u32(SIG_LOCAL_FILE_HEADER) // 4 local file header signature
-    .u16(f.versionNeeded) // 2 version needed to extract
-    .u16(f.flags) // 2 general purpose bit flag
-    .u16(f.method) // 2 compression method
-    .u16(f.dosTime) // 2 last mod file time
-    .u16(f.dosDate) // 2 last mod file date
-    .u32(f.crc32) // 4 crc-32
-    .u32(f.compressedSize) // 4 compressed size
-    .u32(f.uncompressedSize) // 4 uncompressed size
+    .headerFields(f, f.compressedSize, f.uncompressedSize) // 26 version needed … uncompressed size
     .u16(f.name.length) // 2 file name length
     .u16(f.extra.length) // 2 extra field length
     .raw(f.name) // n file name
@@ -259,14 +267,8 @@ export function dataDescriptor(crc32: number, compressedSize: number, uncompress
   return w.done();
 }
 
-export interface CentralHeaderFields {
+export interface CentralHeaderFields extends HeaderFields {
   versionMadeBy: number;
-  versionNeeded: number;
-  flags: number;
-  method: number;
-  dosTime: number;
-  dosDate: number;
-  crc32: number;
   /** 32-bit values exactly as written (0xFFFFFFFF when the value is in the Zip64 extra). */
   compressedSize: number;
   uncompressedSize: number;
@@ -283,14 +285,7 @@ export function centralDirectoryHeader(f: CentralHeaderFields): Uint8Array {
   return new Writer(CENTRAL_HEADER_FIXED + f.name.length + f.extra.length + f.comment.length)
     .u32(SIG_CENTRAL_DIRECTORY) // 4 central file header signature
     .u16(f.versionMadeBy) // 2 version made by
-    .u16(f.versionNeeded) // 2 version needed to extract
-    .u16(f.flags) // 2 general purpose bit flag
-    .u16(f.method) // 2 compression method
-    .u16(f.dosTime) // 2 last mod file time
-    .u16(f.dosDate) // 2 last mod file date
-    .u32(f.crc32) // 4 crc-32
-    .u32(f.compressedSize) // 4 compressed size
-    .u32(f.uncompressedSize) // 4 uncompressed size
+    .headerFields(f, f.compressedSize, f.uncompressedSize) // 26 version needed … uncompressed size
     .u16(f.name.length) // 2 file name length
     .u16(f.extra.length) // 2 extra field length
     .u16(f.comment.length) // 2 file comment length
