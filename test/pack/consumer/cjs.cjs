@@ -4,8 +4,11 @@ const core = require("@zipstream/core");
 const s3 = require("@zipstream/s3");
 const lambda = require("@zipstream/lambda");
 const cli = require("@zipstream/cli");
+const limits = require("@zipstream/s3/limits");
 const { exercise } = require("./exercise.cjs");
 const { writeFileSync } = require("node:fs");
+
+if (limits.MIN_PART_SIZE !== s3.MIN_PART_SIZE || limits.MAX_PART_SIZE !== s3.MAX_PART_SIZE) throw new Error("@zipstream/s3/limits disagrees with @zipstream/s3");
 
 (async () => {
   const tag = `cjs-node${process.versions.node.split(".")[0]}`;
