@@ -8,7 +8,7 @@
  * match on it (`ERR_S3_PLAN_INCOMPLETE`, `ERR_S3_UPLOAD`, `ERR_TIMEOUT`, ...).
  */
 import type { S3Client } from "@aws-sdk/client-s3";
-import { ZipError } from "@zipstream/core";
+import { ZipError, intOption } from "@zipstream/core";
 import { abortArchive, finalizeArchive, pendingSegments, planArchive, runSegment, type AbortArchiveResult, type ArchiveResult, type ArchivePlanOptions } from "@zipstream/s3";
 import { configuredPasswords, getS3Client, getSecretsReader, readSecret, type SecretsReader } from "./config.js";
 import { LambdaZipError, invalidEvent, type EventIssue } from "./errors.js";
@@ -79,7 +79,11 @@ function planRef(event: unknown): SegmentEvent {
   const e = event as SegmentEvent | undefined;
   const issues: EventIssue[] = [];
   if (typeof e?.plan !== "string" || !/^s3:\/\/[^/]+\/.+/.test(e.plan)) issues.push({ path: "plan", message: "plan must be s3://bucket/key" });
-  if (e?.segment !== undefined && !(Number.isSafeInteger(e.segment) && e.segment >= 0)) issues.push({ path: "segment", message: "segment must be a non-negative integer" });
+  try {
+    intOption("segment", e?.segment, 0);
+  } catch (err) {
+    issues.push({ path: "segment", message: (err as Error).message });
+  }
   if (e?.passwordEnv !== undefined && e.passwordEnv !== null && typeof e.passwordEnv !== "string") issues.push({ path: "passwordEnv", message: "passwordEnv must be a string" });
   if (issues.length > 0) throw invalidEvent(issues);
   return e!;
