@@ -101,7 +101,7 @@ async function runWorkers(url: string, segments: number, workers: number, flags:
     if (r.code !== 0 && !io.signal?.aborted) r = await once(segment);
     if (r.code !== 0) {
       failed ??= { segment, message: r.stderr.trim().split("\n").filter((l) => l.startsWith("zipstream:"))[0] ?? `exit ${r.code}` };
-      throw new Error(failed.message);
+      throw new Error(failed.message); // stops the pool; the failure is reported through `failed`
     }
   };
   // The first failed segment (or an abort) stops starting new ones; those running are awaited.

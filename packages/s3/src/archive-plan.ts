@@ -494,9 +494,7 @@ async function runCopyParts(o: ArchiveRunOptions, plan: ArchivePlan, doc: Segmen
 export async function runSegment(options: ArchiveRunOptions & { segment: number }): Promise<SegmentResult> {
   const o = await openPlan(options);
   const { plan } = o;
-  if (!Number.isSafeInteger(o.segment) || o.segment < 0 || o.segment >= plan.segments) {
-    throw new TypeError(`segment must be an integer from 0 to ${plan.segments - 1}; got ${String(o.segment)}`);
-  }
+  intOption("segment", o.segment ?? NaN, 0, plan.segments - 1);
   if (plan.encrypted && o.password === undefined) throw new TypeError("password is required: the plan's members are encrypted");
   const doc = await loadSegment(o.client, plan, o.segment, o.signal);
   let result: SegmentResult;
