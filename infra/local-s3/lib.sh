@@ -27,12 +27,28 @@ pid_alive() {
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
 }
 
+# wait_gone DEADLINE_US PID...: waits until every PID has exited or the wall clock (microseconds,
+# EPOCHREALTIME) passes DEADLINE_US, polling every 0.1 s; prints the PIDs still alive. A wall-clock
+# deadline, not a poll count: on a loaded machine each poll takes longer than its sleep.
+wait_gone() {
+  local deadline="$1" pid alive=()
+  shift
+  local pids=("$@")
+  while (( ${#pids[@]} > 0 && ${EPOCHREALTIME/./} < deadline )); do
+    sleep 0.1
+    alive=()
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    pids=("${alive[@]}")
+  done
+  echo "${pids[@]}"
+}
+
 # stop_all DATA_DIR: SIGTERM to every daemon with a live pid file at once, a 3 s grace, then
-# SIGKILL. The data is never reused (start.sh always builds a new cluster), so an orderly
-# shutdown buys nothing, and the OSD would wait seconds to tell a monitor that is itself
-# going down.
+# SIGKILL (and up to 5 s for the kernel to reap them). The data is never reused (start.sh always
+# builds a new cluster), so an orderly shutdown buys nothing, and the OSD would wait seconds to
+# tell a monitor that is itself going down.
 stop_all() {
-  local dir="$1" d f pid i pids=() alive=()
+  local dir="$1" d f pid pids=()
   for d in "${LOCAL_S3_DAEMONS[@]}"; do
     f="$dir/run/$d.pid"
     if pid_alive "$f"; then
@@ -41,24 +57,11 @@ stop_all() {
       pids+=("$pid")
     fi
   done
-  # Wall-clock deadline (microseconds): on a loaded machine each poll takes longer than its sleep.
-  local deadline=$(( ${EPOCHREALTIME/./} + 3000000 ))
-  while (( ${EPOCHREALTIME/./} < deadline )); do
-    alive=()
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
-    pids=("${alive[@]}")
-    [[ ${#pids[@]} -eq 0 ]] && break
-    sleep 0.1
-  done
+  # shellcheck disable=SC2207
+  pids=($(wait_gone $(( ${EPOCHREALTIME/./} + 3000000 )) "${pids[@]}"))
   if [[ ${#pids[@]} -gt 0 ]]; then
     kill -KILL "${pids[@]}" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      alive=()
-      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
-      pids=("${alive[@]}")
-      [[ ${#pids[@]} -eq 0 ]] && break
-      sleep 0.1
-    done
+    wait_gone $(( ${EPOCHREALTIME/./} + 5000000 )) "${pids[@]}" >/dev/null
   fi
   for d in "${LOCAL_S3_DAEMONS[@]}"; do rm -f "$dir/run/$d.pid"; done
 }
