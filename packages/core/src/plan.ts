@@ -44,7 +44,7 @@ import {
   zip64ExtraLocal,
 } from "./records.js";
 import { AES_EXTRA_LENGTH, AES_OVERHEAD, aesExtraField } from "./aes/index.js";
-import type { CollisionMode, DuplicatePolicy, EntryType, Zip64Mode, ZipEntry, ZipMethod, ZipOptions, ZipSource, ZipSourceFactory } from "./types.js";
+import type { CollisionMode, DuplicatePolicy, EntryType, FileIo, Zip64Mode, ZipEntry, ZipMethod, ZipOptions, ZipSource, ZipSourceFactory } from "./types.js";
 
 export { AES_EXTRA_LENGTH, AES_OVERHEAD };
 
@@ -70,6 +70,7 @@ export interface ResolvedOptions {
   onProgress: ZipOptions["onProgress"];
   onEntry: ZipOptions["onEntry"];
   randomBytes: ZipOptions["randomBytes"];
+  fileIo: FileIo;
 }
 
 function optionError(name: string, why: string): TypeError {
@@ -107,6 +108,7 @@ export function resolveOptions(options: ZipOptions | undefined): ResolvedOptions
   if (o.defaultMtime !== undefined && !(o.defaultMtime instanceof Date && Number.isFinite(o.defaultMtime.getTime()))) {
     throw optionError("defaultMtime", "must be a valid Date");
   }
+  const fileIo = oneOf("fileIo", o.fileIo, ["async", "sync"] as const, "async");
   const hwm = intOption('zipstream: option "highWaterMark"', o.highWaterMark, 1) ?? 1 << 20;
   return {
     method,
@@ -123,6 +125,7 @@ export function resolveOptions(options: ZipOptions | undefined): ResolvedOptions
     onProgress: o.onProgress,
     onEntry: o.onEntry,
     randomBytes: o.randomBytes,
+    fileIo,
   };
 }
 

@@ -3,12 +3,20 @@
  * Nothing is opened before {@link openSource} is called (the writer calls it when the entry's
  * turn comes), and `close()` releases whatever was opened, even while a read is pending.
  */
-import { close as fsClose, fstat as fsFstat, open as fsOpen, read as fsRead, type Stats } from "node:fs";
+import { close as fsClose, closeSync, fstat as fsFstat, fstatSync, open as fsOpen, openSync, read as fsRead, readSync, type Stats } from "node:fs";
 import { chunksOf, isNodeReadable, toBytes } from "./chunks.js";
-import type { ZipSource, ZipSourceFactory } from "./types.js";
+import type { FileIo, ZipSource, ZipSourceFactory } from "./types.js";
 
-/** Default read size for `path` sources: large reads keep syscalls and awaits per byte low. */
+/** Read size for `path` sources read on the thread pool: large reads keep round trips per byte low. */
 export const FILE_CHUNK_SIZE = 1 << 20;
+/**
+ * Read size for `path` sources read synchronously (`fileIo: "sync"`). No round trip to amortise,
+ * and every chunk is fresh memory (it is handed on, so it cannot be reused): 256 KiB reads into
+ * fresh buffers cost 0.48-0.51 CPU s per GiB against 0.55-0.61 s for 1 MiB reads, 2 MiB is worse
+ * again (BENCHMARKS.md, issue 15; smaller allocations are recycled by malloc, larger ones fault in
+ * new pages, and the kernel's copy and the CRC stay within the core's cache).
+ */
+export const SYNC_FILE_CHUNK_SIZE = 256 * 1024;
 
 export interface SourceReader {
   /** The next non-empty chunk, or `null` at the end. */
@@ -79,26 +87,53 @@ function webStreamReader(stream: ReadableStream<Uint8Array>): SourceReader {
 }
 
 /**
- * Reads a file in `chunkSize` reads with one read always in flight: the first read starts when
- * the file is opened and the next one as soon as a chunk is handed out, so the thread pool reads
- * while the writer CRCs and emits (each round trip to the pool is costly on virtualised hosts).
- * The read that should reach the end asks for one byte more than fstat promised: a short answer
- * proves EOF without another round trip, and a file that grew shows its extra byte.
- * Memory: at most two chunks (the one handed out and the one being read).
+ * The bookkeeping both file readers share: how much to read next, and what a read returned. The
+ * read that should reach the end asks for one byte more than the size promised: a short answer
+ * proves EOF without another read, and a file that grew shows its extra byte.
  */
-class FileReader implements SourceReader {
+abstract class FileChunks {
+  protected position = 0;
+  protected eof = false;
+  constructor(
+    readonly size: number,
+    private readonly chunkSize: number,
+  ) {}
+  protected nextLength(): number {
+    const left = this.size - this.position;
+    // Past the expected size the file grew: keep reading in modest steps until EOF.
+    return left >= this.chunkSize ? this.chunkSize : left >= 0 ? left + 1 : 64 * 1024;
+  }
+  /** Accounts for a read of `len` bytes into `buf` that returned `bytesRead`; the chunk or null at EOF. */
+  protected accept(buf: Buffer, len: number, bytesRead: number): Uint8Array | null {
+    if (bytesRead === 0) {
+      this.eof = true;
+      return null;
+    }
+    const left = this.size - this.position;
+    this.position += bytesRead;
+    if (len === left + 1 && bytesRead === left) this.eof = true;
+    return bytesRead === len ? buf : buf.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * Reads a file on the thread pool in `chunkSize` reads with one read always in flight: the first
+ * read starts when the file is opened and the next one as soon as a chunk is handed out, so the
+ * thread pool reads while the writer CRCs and emits (each round trip to the pool is costly on
+ * virtualised hosts). Memory: at most two chunks (the one handed out and the one being read).
+ */
+class FileReader extends FileChunks implements SourceReader {
   private closed = false;
-  private position = 0;
-  private eof = false;
   private pending: Promise<Uint8Array | null> | undefined;
   /** The read in flight, settled or not: the descriptor is closed only after it (see close()). */
   private inFlight: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
   constructor(
     private readonly fd: number,
-    readonly size: number,
-    private readonly chunkSize: number,
+    size: number,
+    chunkSize: number,
   ) {
+    super(size, chunkSize);
     this.pending = this.fetch();
   }
   private fetch(): Promise<Uint8Array | null> {
@@ -108,21 +143,10 @@ class FileReader implements SourceReader {
     return p;
   }
   private readOnce(): Promise<Uint8Array | null> {
-    const left = this.size - this.position;
-    // Past the expected size the file grew: keep reading in modest steps until EOF.
-    const len = left >= this.chunkSize ? this.chunkSize : left >= 0 ? left + 1 : 64 * 1024;
+    const len = this.nextLength();
     const buf = Buffer.allocUnsafe(len);
     return new Promise((resolve, reject) => {
-      fsRead(this.fd, buf, 0, len, this.position, (err, bytesRead) => {
-        if (err) return reject(err);
-        if (bytesRead === 0) {
-          this.eof = true;
-          return resolve(null);
-        }
-        this.position += bytesRead;
-        if (len === left + 1 && bytesRead === left) this.eof = true;
-        resolve(bytesRead === len ? buf : buf.subarray(0, bytesRead));
-      });
+      fsRead(this.fd, buf, 0, len, this.position, (err, bytesRead) => (err ? reject(err) : resolve(this.accept(buf, len, bytesRead))));
     });
   }
   async read(): Promise<Uint8Array | null> {
@@ -146,6 +170,41 @@ class FileReader implements SourceReader {
   }
 }
 
+/**
+ * Reads a file with synchronous reads on the calling thread (`fileIo: "sync"`): each `read()`
+ * blocks the event loop for one `chunkSize` read; nothing is in flight between calls, so closing
+ * is immediate. Memory: the chunk handed out.
+ */
+class SyncFileReader extends FileChunks implements SourceReader {
+  private fd: number | undefined;
+  constructor(fd: number, size: number, chunkSize: number) {
+    super(size, chunkSize);
+    this.fd = fd;
+  }
+  read(): Promise<Uint8Array | null> {
+    if (this.fd === undefined || this.eof) return Promise.resolve(null);
+    const len = this.nextLength();
+    const buf = Buffer.allocUnsafe(len);
+    try {
+      return Promise.resolve(this.accept(buf, len, readSync(this.fd, buf, 0, len, this.position)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  close(): Promise<void> {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        // Nothing was written through this descriptor: a failed close loses nothing.
+      }
+    }
+    return Promise.resolve();
+  }
+}
+
 // Raw descriptors and callback calls: a FileHandle's promise machinery costs the main thread
 // more per call (about 9 % of store throughput on the benchmark corpus, measured). Closing stays
 // asynchronous: close(2) can block on network and FUSE filesystems.
@@ -159,6 +218,11 @@ function openFd(path: string): Promise<number> {
 
 function fstatFd(fd: number): Promise<Stats> {
   return new Promise((resolve, reject) => fsFstat(fd, (err, st) => (err ? reject(err) : resolve(st))));
+}
+
+function regularFileSize(st: Stats, path: string): number {
+  if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+  return st.size;
 }
 
 /** Adapts an already-produced source value. */
@@ -178,24 +242,33 @@ export function readerFor(s: ZipSource): SourceReader {
 }
 
 /**
- * Opens a source: calls a factory, or opens a file (one descriptor, read in `chunkSize` reads).
- * Called only when the entry's turn comes. A file whose size the entry declares is not fstat'ed
- * (one round trip to the thread pool fewer per file): reading proves the size either way, and a
- * directory or pipe fails on its first read instead.
+ * Opens a source: calls a factory, or opens a file (one descriptor, read in chunks on the thread
+ * pool, or synchronously when `fileIo` is "sync"). Called only when the entry's turn comes. A
+ * file whose size the entry declares is not fstat'ed (one round trip to the thread pool fewer per
+ * file): reading proves the size either way, and a directory or pipe fails on its first read
+ * instead.
  */
 export async function openSource(
   source: ZipSource | ZipSourceFactory | undefined,
   path: string | undefined,
   declaredSize?: number,
-  chunkSize = FILE_CHUNK_SIZE,
+  fileIo: FileIo = "async",
 ): Promise<SourceReader> {
+  if (path !== undefined && fileIo === "sync") {
+    const fd = openSync(path, "r");
+    try {
+      const size = declaredSize ?? regularFileSize(fstatSync(fd), path);
+      return new SyncFileReader(fd, size, SYNC_FILE_CHUNK_SIZE);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
   if (path !== undefined) {
     const fd = await openFd(path);
-    if (declaredSize !== undefined) return new FileReader(fd, declaredSize, chunkSize);
     try {
-      const st = await fstatFd(fd);
-      if (!st.isFile()) throw new Error(`${path} is not a regular file`);
-      return new FileReader(fd, st.size, chunkSize);
+      const size = declaredSize ?? regularFileSize(await fstatFd(fd), path);
+      return new FileReader(fd, size, FILE_CHUNK_SIZE);
     } catch (err) {
       await closeFd(fd);
       throw err;
