@@ -39,6 +39,18 @@ export const encoders = {
     const entries = files.map((f) => ({ name: f.name, path: f.path }));
     await pipeline(zipStream(entries, { method, level: LEVEL }), sink(out));
   },
+  // Files read with synchronous opens, reads and closes on the main thread (`fileIo: "sync"`: for
+  // one-job processes such as the CLI; it blocks the event loop), with and without declared sizes.
+  async "zipstream-sync"(files, method, out) {
+    const { zipStream } = await import("@zipstream/core");
+    const entries = files.map((f) => ({ name: f.name, path: f.path, size: f.size }));
+    await pipeline(zipStream(entries, { method, level: LEVEL, fileIo: "sync" }), sink(out));
+  },
+  async "zipstream-sync-nosize"(files, method, out) {
+    const { zipStream } = await import("@zipstream/core");
+    const entries = files.map((f) => ({ name: f.name, path: f.path }));
+    await pipeline(zipStream(entries, { method, level: LEVEL, fileIo: "sync" }), sink(out));
+  },
   // Store + AES-256 (WinZip AE-2): the encryption overhead on top of the store path.
   async "zipstream+aes"(files, method, out) {
     const { zipStream } = await import("@zipstream/core");

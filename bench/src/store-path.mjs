@@ -1,13 +1,23 @@
-// Where the store path's time goes (issue 15): `node src/store-path.mjs [--rounds N] [--scale X]`.
-// Runs, interleaved, in their own processes, on the encoder corpus and into the counting sink of
-// encoders.mjs: the honest limit (synchronous 1 MiB reads into one reused buffer + CRC-32) and
-// variants that each add one cost of a real encoder, then zipStream with and without declared
-// sizes. Prints medians of MiB/s and CPU seconds, and each case's ratio to the limit of the same
-// round (wall) and the limit's CPU over the case's (what the ratio would be on an idle machine
-// for a case bound by one core).
+// Where the store path's time goes (issue 15):
+//   node src/store-path.mjs [--rounds N] [--scale X] [--only a,b] [--base DIR]
+// Runs, interleaved (the order reversed every other round), in their own processes, on the
+// encoder corpus and into the counting sink of encoders.mjs: the honest limit (synchronous 1 MiB
+// reads into one reused buffer + CRC-32) and variants that each add one cost of a real encoder,
+// then zipStream (default thread-pool reads, and `fileIo: "sync"`) with and without declared
+// sizes. Prints medians of MiB/s, CPU seconds (all threads) and main-thread CPU seconds, each
+// case's ratio to the limit of the same round (wall), the limit's CPU over the case's, and the
+// limit's main-thread CPU over the case's (what the wall ratio tends to on an idle machine for a
+// case bound by its main thread, when its other threads run on the other core).
+//
+// The module under test is imported before the timer, as the limit's code is: the import (20-100
+// ms on this machine, printed as "import ms") is a fixed cost per process, not throughput.
+// `--base DIR` adds `@base` cases that import a second build of @zipstream/core from DIR (e.g.
+// main's, for before/after in the same run). Cases "deflate" and "aes" (store + AES-256) are
+// there for before/after of the rest of the encoder; pick them with --only and a --scale of 0.1.
 //
 //   sync-fresh    synchronous reads into a fresh buffer per read (an encoder hands its chunks on,
 //                 so it cannot reuse them): page faults on new memory, GC of the old
+//   sync-fresh-256K  the same with reads of at most 256 KiB (what `fileIo: "sync"` does)
 //   async-fresh   the same reads on the thread pool, the next one in flight (what zipStream does)
 //   async-reuse   thread-pool reads into two reused buffers (not possible for an encoder either)
 //   worker        synchronous reads + CRC-32 on a worker thread, buffers transferred to the main
@@ -17,7 +27,8 @@ import { closeSync, openSync, readFileSync, readSync, read as fsRead, open as fs
 import { once } from "node:events";
 import { cpus, loadavg } from "node:os";
 import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import zlib from "node:zlib";
@@ -33,7 +44,7 @@ async function readAll(files, read, ws) {
     const fd = openSync(f.path, "r");
     let crc = 0, pos = 0;
     for (;;) {
-      const chunk = await read(fd, pos);
+      const chunk = await read(fd, pos, f.size);
       if (chunk.length === 0) break;
       pos += chunk.length;
       crc = zlib.crc32(chunk, crc);
@@ -45,11 +56,28 @@ async function readAll(files, read, ws) {
 
 const readAsync = (fd, pos, buf) => new Promise((resolve, reject) => fsRead(fd, buf, 0, CHUNK, pos, (e, n) => (e ? reject(e) : resolve(buf.subarray(0, n)))));
 
+/** zipStream of the corpus with `core` (imported before the timer), store unless `options` say. */
+async function zipWith(core, files, { sizes = true, ...options } = {}) {
+  const entries = files.map((f) => (sizes ? { name: f.name, path: f.path, size: f.size } : { name: f.name, path: f.path }));
+  await pipeline(core.zipStream(entries, { method: "store", level: 6, ...options }), sink("null"));
+}
+
 const variants = {
   "limit:read-crc-sync": (files) => encoders["limit:read-crc-sync"](files, "store", "null"),
   async "sync-fresh"(files) {
     const ws = sink("null");
     await readAll(files, (fd, pos) => { const b = Buffer.allocUnsafe(CHUNK); return b.subarray(0, readSync(fd, b, 0, CHUNK, pos)); }, ws);
+    ws.end(); await once(ws, "finish");
+  },
+  async "sync-fresh-256K"(files) {
+    const ws = sink("null");
+    const step = 256 * 1024;
+    await readAll(files, (fd, pos, size) => {
+      const len = Math.max(1, Math.min(step, size - pos + 1));
+      const b = Buffer.allocUnsafe(len);
+      const n = readSync(fd, b, 0, len, pos);
+      return n === len ? b : b.subarray(0, n);
+    }, ws);
     ws.end(); await once(ws, "finish");
   },
   async "async-fresh"(files) {
@@ -81,9 +109,15 @@ const variants = {
     await w.terminate();
     ws.end(); await once(ws, "finish");
   },
-  zipstream: (files) => encoders.zipstream(files, "store", "null"),
-  "zipstream-nosize": (files) => encoders["zipstream-nosize"](files, "store", "null"),
+  zipstream: (files, core) => zipWith(core, files),
+  "zipstream-nosize": (files, core) => zipWith(core, files, { sizes: false }),
+  "zipstream-sync": (files, core) => zipWith(core, files, { fileIo: "sync" }),
+  "zipstream-sync-nosize": (files, core) => zipWith(core, files, { sizes: false, fileIo: "sync" }),
+  // Not in the default list: the rest of the encoder, for before/after (--only, --base).
+  deflate: (files, core) => zipWith(core, files, { method: "deflate" }),
+  aes: (files, core) => zipWith(core, files, { password: "benchmark password" }),
 };
+const DEFAULT_CASES = ["limit:read-crc-sync", "sync-fresh", "sync-fresh-256K", "async-fresh", "async-reuse", "worker", "zipstream", "zipstream-nosize", "zipstream-sync", "zipstream-sync-nosize"];
 
 /** Thread-pool reads with the next read in flight while the current chunk is CRC'd and written. */
 async function pipelined(files, buffer, ws) {
@@ -125,24 +159,38 @@ if (!isMainThread) {
   }
   parentPort.postMessage("done");
 } else if (process.argv[2] === "--one") {
-  const [, , , name, manifestPath] = process.argv;
+  const [, , , name, manifestPath, baseDir] = process.argv;
   const { files } = JSON.parse(readFileSync(manifestPath, "utf8"));
-  const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
-  await variants[name](files);
+  const [variant, build] = name.split("@");
+  let core, importMs = 0;
+  if (variant.includes("zipstream") || variant === "deflate" || variant === "aes") {
+    const i0 = process.hrtime.bigint();
+    core = await import(build === "base" ? pathToFileURL(join(baseDir, "dist", "index.js")).href : "@zipstream/core");
+    importMs = Number(process.hrtime.bigint() - i0) / 1e6;
+  }
+  // This thread's CPU time in ns (the first field of schedstat), apart from the thread pool's and V8's.
+  const mainCpu = () => Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e9;
+  const t0 = process.hrtime.bigint(), c0 = process.cpuUsage(), m0 = mainCpu();
+  await variants[variant](files, core);
   const cpu = process.cpuUsage(c0);
-  process.stdout.write(JSON.stringify({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6 }) + "\n");
+  const main = mainCpu() - m0;
+  process.stdout.write(JSON.stringify({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6, mainSeconds: main, importMs }) + "\n");
 } else {
-  const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, scale: { type: "string", default: "1" } } });
+  const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, scale: { type: "string", default: "1" }, only: { type: "string" }, base: { type: "string" } } });
   const manifest = buildCorpus(join(here, "..", "..", ".tmp", `bench-corpus-${values.scale}`), Number(values.scale));
   const manifestPath = join(here, "..", "..", ".tmp", `bench-corpus-${values.scale}`, "manifest.json");
-  const names = Object.keys(variants);
+  const picked = values.only?.split(",") ?? DEFAULT_CASES;
+  for (const n of picked) if (!(n.split("@")[0] in variants)) throw new Error(`unknown case ${n}`);
+  // The limit always runs: every ratio is to the limit of the same round.
+  const names = ["limit:read-crc-sync", ...picked.filter((n) => n !== "limit:read-crc-sync")];
+  if (values.base !== undefined) names.push(...picked.filter((n) => /zipstream|deflate|aes/.test(n)).map((n) => `${n}@base`));
   const runs = [];
   for (let r = 0; r < Number(values.rounds); r++) {
-    for (const name of names) {
-      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--one", name, manifestPath], { encoding: "utf8" });
+    for (const name of r % 2 === 0 ? names : [...names].reverse()) {
+      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--one", name, manifestPath, values.base ?? ""], { encoding: "utf8" });
       if (p.status !== 0) throw new Error(`${name}: ${p.stderr.slice(0, 2000)}`);
       const res = JSON.parse(p.stdout.trim().split("\n").pop());
-      runs.push({ name, round: r, mibs: manifest.bytes / 2 ** 20 / res.seconds, cpu: res.cpuSeconds, load1: loadavg()[0] });
+      runs.push({ name, round: r, mibs: manifest.bytes / 2 ** 20 / res.seconds, cpu: res.cpuSeconds, main: res.mainSeconds, importMs: res.importMs, load1: loadavg()[0] });
     }
   }
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -152,6 +200,7 @@ if (!isMainThread) {
     const rs = runs.filter((x) => x.name === name);
     const wall = rs.map((x) => x.mibs / limitOf(x.round).mibs);
     const f = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
-    console.log(`${name.padEnd(20)} MiB/s ${f(rs.map((x) => x.mibs))}  CPU s ${f(rs.map((x) => x.cpu), 2)}  ×limit ${f(wall, 2)}  limit CPU / CPU ${(median(rs.map((x) => limitOf(x.round).cpu / x.cpu))).toFixed(2)}`);
+    const imp = rs[0].importMs > 0 ? `  import ms ${median(rs.map((x) => x.importMs)).toFixed(0)}` : "";
+    console.log(`${name.padEnd(26)} MiB/s ${f(rs.map((x) => x.mibs))}  CPU s ${f(rs.map((x) => x.cpu), 2)}  main s ${median(rs.map((x) => x.main)).toFixed(2)}  ×limit ${f(wall, 2)}  limit CPU / CPU ${(median(rs.map((x) => limitOf(x.round).cpu / x.cpu))).toFixed(2)}  main ${(median(rs.map((x) => limitOf(x.round).main / x.main))).toFixed(2)}${imp}`);
   }
 }
