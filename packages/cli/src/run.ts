@@ -362,6 +362,7 @@ export async function runJob(job: Job, ctx: RunContext): Promise<JobResult> {
       closeReads = members.close;
       const archive = zipStream(members.entries, {
         ...zipOptionsOf(o, password),
+        fileIo: job.dest.kind === "local" ? "sync" : "async", // core fileIo: blocking reads only delay this CLI's own jobs
         signal: ctx.signal,
         onProgress: (p) => ctx.reporter.update({ entries: p.entries, entriesTotal, bytesIn: p.bytesIn, bytesOut: p.bytesOut, bytesTotal: totalBytes }),
         onEntry: (info) => {
