@@ -32,7 +32,8 @@ export interface ZipEntry {
   source?: ZipSource | ZipSourceFactory;
   /**
    * A local file. Opened when the entry's turn comes, or early (at most 8 files and 2 MiB of first
-   * reads) while a stored file before it streams. With `size` declared it is not fstat'ed.
+   * reads) while a stored file before it streams (not with {@link ZipOptions.fileIo} "sync"). With
+   * `size` declared it is not fstat'ed.
    */
   path?: string;
   /** Default "file". Directories have no data. */

@@ -315,7 +315,8 @@ export class ZipReadable extends Readable {
  *   with their first read in flight (at most 8 files and 2 MiB); a non-file source met there
  *   stops the window and is opened at its turn.
  * - Memory: bounded by `highWaterMark` (default 1 MiB) of buffered output, two source chunks
- *   (files are read in 1 MiB reads with the next in flight; a Node stream source queues up to its
+ *   (files are read in 1 MiB reads with the next in flight, or one 256 KiB chunk at a time with
+ *   `fileIo: "sync"`, which also opens no file ahead; a Node stream source queues up to its
  *   own highWaterMark), the files opened ahead (above), the
  *   deflate blocks in flight (about 2 x cores x 2 MiB), and the central directory kept as bytes
  *   (about 60 bytes + name per entry, plus 16-32 bytes for duplicate detection).
