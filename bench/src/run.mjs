@@ -48,6 +48,10 @@ for (const [method, sink] of [["store", "null"], ["store", "file"], ["deflate", 
   }
   if (method === "store") cases.push({ encoder: "limit:read-crc-copy", method, sink }, { encoder: "limit:read-crc-sync", method, sink });
   if (sink === "null") cases.push({ encoder: "zipstream-nosize", method, sink });
+  // fileIo "sync" (issue 15): what the CLI uses for a local archive; store only (deflate's cost is
+  // the compression on the thread pool, not the reads).
+  if (method === "store") cases.push({ encoder: "zipstream-sync", method, sink });
+  if (method === "store" && sink === "null") cases.push({ encoder: "zipstream-sync-nosize", method, sink });
 }
 cases.push({ encoder: "zipstream+aes", method: "store", sink: "null" });
 cases.push({ encoder: "limit:crc32", method: "store", sink: "null" }, { encoder: "limit:zlib-1thread", method: "deflate", sink: "null" });
