@@ -1,5 +1,5 @@
 // Where the store path's time goes (issue 15):
-//   node src/store-path.mjs [--rounds N] [--scale X] [--only a,b] [--base DIR]
+//   node src/store-path.mjs [--rounds N] [--scale X] [--only a,b] [--base DIR] [--warm]
 // Runs, interleaved (the order reversed every other round), in their own processes, on the
 // encoder corpus and into the counting sink of encoders.mjs: the honest limit (synchronous 1 MiB
 // reads into one reused buffer + CRC-32) and variants that each add one cost of a real encoder,
@@ -11,6 +11,8 @@
 //
 // The module under test is imported before the timer, as the limit's code is: the import (20-100
 // ms on this machine, printed as "import ms") is a fixed cost per process, not throughput.
+// `--warm` runs every case once untimed in its process before the timed run: steady state, without
+// the JIT's and the allocator's first-run costs (which a one-archive process such as the CLI pays).
 // `--base DIR` adds `@base` cases that import a second build of @zipstream/core from DIR (e.g.
 // main's, for before/after in the same run). Cases "deflate" and "aes" (store + AES-256) are
 // there for before/after of the rest of the encoder; pick them with --only and a --scale of 0.1.
@@ -159,7 +161,7 @@ if (!isMainThread) {
   }
   parentPort.postMessage("done");
 } else if (process.argv[2] === "--one") {
-  const [, , , name, manifestPath, baseDir] = process.argv;
+  const [, , , name, manifestPath, baseDir, warm] = process.argv;
   const { files } = JSON.parse(readFileSync(manifestPath, "utf8"));
   const [variant, build] = name.split("@");
   let core, importMs = 0;
@@ -170,13 +172,14 @@ if (!isMainThread) {
   }
   // This thread's CPU time in ns (the first field of schedstat), apart from the thread pool's and V8's.
   const mainCpu = () => Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e9;
+  if (warm === "warm") await variants[variant](files, core);
   const t0 = process.hrtime.bigint(), c0 = process.cpuUsage(), m0 = mainCpu();
   await variants[variant](files, core);
   const cpu = process.cpuUsage(c0);
   const main = mainCpu() - m0;
   process.stdout.write(JSON.stringify({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6, mainSeconds: main, importMs }) + "\n");
 } else {
-  const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, scale: { type: "string", default: "1" }, only: { type: "string" }, base: { type: "string" } } });
+  const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, scale: { type: "string", default: "1" }, only: { type: "string" }, base: { type: "string" }, warm: { type: "boolean", default: false } } });
   const manifest = buildCorpus(join(here, "..", "..", ".tmp", `bench-corpus-${values.scale}`), Number(values.scale));
   const manifestPath = join(here, "..", "..", ".tmp", `bench-corpus-${values.scale}`, "manifest.json");
   const picked = values.only?.split(",") ?? DEFAULT_CASES;
@@ -187,7 +190,7 @@ if (!isMainThread) {
   const runs = [];
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const name of r % 2 === 0 ? names : [...names].reverse()) {
-      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--one", name, manifestPath, values.base ?? ""], { encoding: "utf8" });
+      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--one", name, manifestPath, values.base ?? "", values.warm ? "warm" : ""], { encoding: "utf8" });
       if (p.status !== 0) throw new Error(`${name}: ${p.stderr.slice(0, 2000)}`);
       const res = JSON.parse(p.stdout.trim().split("\n").pop());
       runs.push({ name, round: r, mibs: manifest.bytes / 2 ** 20 / res.seconds, cpu: res.cpuSeconds, main: res.mainSeconds, importMs: res.importMs, load1: loadavg()[0] });
@@ -195,7 +198,7 @@ if (!isMainThread) {
   }
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
   const limitOf = (r) => runs.find((x) => x.round === r && x.name === "limit:read-crc-sync");
-  console.log(`${cpus().length} × ${cpus()[0]?.model}; ${manifest.files.length} files, ${(manifest.bytes / 2 ** 20).toFixed(0)} MiB; load ${median(runs.map((x) => x.load1)).toFixed(1)} (median of 1-min averages)`);
+  console.log(`${new Date().toISOString().slice(0, 16)}Z, Node ${process.version}, ${values.rounds} rounds${values.warm ? ", warm" : ""}; ${cpus().length} × ${cpus()[0]?.model}; ${manifest.files.length} files, ${(manifest.bytes / 2 ** 20).toFixed(0)} MiB; load ${median(runs.map((x) => x.load1)).toFixed(1)} (median of 1-min averages)`);
   for (const name of names) {
     const rs = runs.filter((x) => x.name === name);
     const wall = rs.map((x) => x.mibs / limitOf(x.round).mibs);
