@@ -6,9 +6,11 @@ import { appendFileSync, truncateSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { zipStream, type FileIo, type ZipEntry, type ZipOptions } from "../src/index.js";
-import { FILE_CHUNK_SIZE, SYNC_FILE_CHUNK_SIZE } from "../src/sources.js";
+import { FILE_CHUNK_SIZE, SYNC_FILE_CHUNK_SIZE, SYNC_TURN_BYTES, SYNC_TURN_READS } from "../src/sources.js";
 import { collect, collectError, pythonRead, unzipTest } from "./helpers.js";
 
 let dir: string;
@@ -184,6 +186,44 @@ describe('fileIo: "sync"', () => {
     const zip = await collect(zipStream(entries(), { fileIo: "sync" }));
     expect(zip.length).toBeGreaterThan(12 * 3 * SYNC_FILE_CHUNK_SIZE);
     expect(await openFds()).toBe(before);
+  });
+
+  it("gives the event loop a turn while it reads, even into a consumer that never pushes back", async () => {
+    // A consumer that takes every chunk synchronously never fills the output buffer: without
+    // turns, the whole archive would be written in one macrotask (no timer, signal or abort).
+    const big: ZipEntry[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = join(dir, `turn-${i}.bin`);
+      await writeFile(p, Buffer.alloc(SYNC_TURN_BYTES, i));
+      big.push({ name: `big-${i}`, path: p });
+    }
+    const small: ZipEntry[] = [];
+    const tiny = join(dir, "turn-tiny.txt");
+    await writeFile(tiny, "x");
+    for (let i = 0; i < 3 * SYNC_TURN_READS; i++) small.push({ name: `small-${i}`, path: tiny });
+    for (const entries of [big, small]) {
+      let turns = 0;
+      let stop = false;
+      const tick = (): void => {
+        turns++;
+        if (!stop) setImmediate(tick);
+      };
+      setImmediate(tick);
+      let bytes = 0;
+      await pipeline(
+        zipStream(entries, { fileIo: "sync", method: "store" }),
+        new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            bytes += chunk.length;
+            cb();
+          },
+        }),
+      );
+      stop = true;
+      expect(bytes).toBeGreaterThan(0);
+      // At least one turn per SYNC_TURN_BYTES read or SYNC_TURN_READS reads (3 of either here).
+      expect(turns, entries[0]!.name).toBeGreaterThanOrEqual(2);
+    }
   });
 
   it("rejects an unknown fileIo with a TypeError naming the option", () => {
