@@ -1,6 +1,7 @@
 // `fileIo: "sync"`: path entries read with openSync/readSync/closeSync on the calling thread. The
 // archive must be byte-for-byte the one the default (thread pool) mode writes, readers must accept
-// it, and every failure must carry the same typed error, with no descriptor left open.
+// it, and every failure must carry the same typed error, with no descriptor left open. (Declared
+// sizes that do not match the file: files-ahead.test.ts, for both modes.)
 import { randomBytes } from "node:crypto";
 import { appendFileSync, truncateSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
@@ -106,26 +107,6 @@ describe('fileIo: "sync"', () => {
       expect(error.cause?.code).toBe("ENOENT");
       expect(done).toEqual(["ok"]);
       expect(bytes.includes(EOCD)).toBe(false);
-    }
-  });
-
-  it("a file longer or shorter than its declared size fails ERR_SIZE_MISMATCH", async () => {
-    const path = join(dir, "eleven.txt");
-    await writeFile(path, "hello world");
-    const big = join(dir, "sync-chunk-plus-one.bin");
-    await writeFile(big, randomBytes(SYNC_FILE_CHUNK_SIZE + 1));
-    for (const [p, size] of [
-      [path, 10],
-      [path, 12],
-      [path, 0],
-      [big, SYNC_FILE_CHUNK_SIZE],
-      [big, SYNC_FILE_CHUNK_SIZE + 2],
-    ] as const) {
-      for (const method of ["store", "deflate"] as const) {
-        const { error } = await collectError(zipStream([{ name: "m", path: p, size, method }], { fileIo: "sync" }));
-        expect(error.code, `${size} ${method}`).toBe("ERR_SIZE_MISMATCH");
-        expect(error.entry).toBe("m");
-      }
     }
   });
 

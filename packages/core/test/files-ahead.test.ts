@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { zipStream, type ZipEntry } from "../src/index.js";
-import { FILE_CHUNK_SIZE } from "../src/sources.js";
+import { FILE_CHUNK_SIZE, SYNC_FILE_CHUNK_SIZE } from "../src/sources.js";
 import { collect, collectError, pythonRead } from "./helpers.js";
 
 let dir: string;
@@ -47,22 +47,28 @@ describe("files read from disk", () => {
     expect(z.stats.bytesIn).toBe([...expected.values()].reduce((n, d) => n + d.length, 0));
   });
 
-  it("a file longer or shorter than its declared size fails ERR_SIZE_MISMATCH, naming it", async () => {
+  it("a file longer or shorter than its declared size fails ERR_SIZE_MISMATCH, naming it (both fileIo modes)", async () => {
     const path = join(dir, "eleven.txt");
     await writeFile(path, "hello world");
-    const big = join(dir, "chunk-plus-one.bin");
-    await writeFile(big, randomBytes(FILE_CHUNK_SIZE + 1));
-    for (const [p, size] of [
-      [path, 10],
-      [path, 12],
-      [path, 0],
-      [big, FILE_CHUNK_SIZE],
-      [big, FILE_CHUNK_SIZE + 2],
+    for (const [fileIo, chunk] of [
+      ["async", FILE_CHUNK_SIZE],
+      ["sync", SYNC_FILE_CHUNK_SIZE],
     ] as const) {
-      for (const method of ["store", "deflate"] as const) {
-        const { error } = await collectError(zipStream([{ name: "ok", source: "fine" }, { name: "m", path: p, size, method }]));
-        expect(error.code, `${size} ${method}`).toBe("ERR_SIZE_MISMATCH");
-        expect(error.entry).toBe("m");
+      // Around the read size: the read that should reach the end asks for one byte more.
+      const big = join(dir, `${fileIo}-chunk-plus-one.bin`);
+      await writeFile(big, randomBytes(chunk + 1));
+      for (const [p, size] of [
+        [path, 10],
+        [path, 12],
+        [path, 0],
+        [big, chunk],
+        [big, chunk + 2],
+      ] as const) {
+        for (const method of ["store", "deflate"] as const) {
+          const { error } = await collectError(zipStream([{ name: "ok", source: "fine" }, { name: "m", path: p, size, method }], { fileIo }));
+          expect(error.code, `${fileIo} ${size} ${method}`).toBe("ERR_SIZE_MISMATCH");
+          expect(error.entry).toBe("m");
+        }
       }
     }
   });
