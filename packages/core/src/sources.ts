@@ -11,10 +11,11 @@ import type { FileIo, ZipSource, ZipSourceFactory } from "./types.js";
 export const FILE_CHUNK_SIZE = 1 << 20;
 /**
  * Read size for `path` sources read synchronously (`fileIo: "sync"`). No round trip to amortise,
- * and every chunk is fresh memory (it is handed on, so it cannot be reused): 256 KiB reads into
- * fresh buffers cost 0.48-0.51 CPU s per GiB against 0.55-0.61 s for 1 MiB reads, 2 MiB is worse
- * again (BENCHMARKS.md, issue 15; smaller allocations are recycled by malloc, larger ones fault in
- * new pages, and the kernel's copy and the CRC stay within the core's cache).
+ * and every chunk is fresh memory (it is handed on, so it cannot be reused): on the benchmark
+ * corpus, reads of at most 256 KiB into fresh buffers cost the main thread 0.46 s against 0.60 s
+ * for 1 MiB reads (BENCHMARKS.md, issue 15: malloc recycles the smaller blocks, and the kernel's
+ * copy is still in cache when the CRC reads it); inside zipStream 128-384 KiB measured the same,
+ * 512 KiB worse.
  */
 export const SYNC_FILE_CHUNK_SIZE = 256 * 1024;
 

@@ -163,18 +163,20 @@ export interface ZipOptions {
    * pool, 1 MiB reads with the next one in flight, and up to 8 files (2 MiB of first reads) opened
    * ahead while a stored file streams; the event loop never waits for the disk.
    *
-   * "sync": `openSync`, `readSync` (256 KiB reads) and `closeSync` on the calling thread, each file
-   * opened at its turn; the event loop gets a turn after every 8 MiB or 128 reads, even when the
-   * consumer never pushes back. This **blocks the event loop** for every open, read and close:
-   * for as long as the file system takes, which is microseconds from the page cache but unbounded
-   * on a slow disk, a network or FUSE file system, or a stuck NFS server. Timers, sockets and
-   * every other request of the process wait meanwhile. Use it only in a process that does one
-   * job, such as a command-line tool writing a local archive, never in a server. In exchange it
-   * avoids a thread pool round trip per read, open and close and the cross-core CRC: store runs
-   * about 1.5x faster on the benchmark corpus, 0.6x the machine's read + CRC-32 limit against
-   * 0.4x (BENCHMARKS.md, issue 15). Memory: one 256 KiB chunk per file being read instead of two
-   * 1 MiB chunks plus the open-ahead window. Only `path` entries are affected; archives are
-   * byte-for-byte the same in both modes, and failures carry the same error codes.
+   * "sync": `openSync`, `readSync` (256 KiB reads) and `closeSync` on the calling thread, with no
+   * window of files opened ahead (after a deflated entry the next one is still opened, and if
+   * deflated started, while the last blocks compress); the event loop gets a turn after every
+   * 8 MiB or 128 reads, even when the consumer never pushes back. This **blocks the event loop**
+   * for every open, read and close, for as long as the file system takes: microseconds from the
+   * page cache, unbounded on a slow disk, a network or FUSE file system, or a stuck NFS server.
+   * Timers, sockets and every other request of the process wait meanwhile. Use it only in a
+   * process that does one job, such as a command-line tool writing a local archive, never in a
+   * server. In exchange it avoids a thread pool round trip per read, open and close and the
+   * cross-core CRC: store runs about 1.5x faster on the benchmark corpus, 0.6x the machine's
+   * read + CRC-32 limit against 0.4x (BENCHMARKS.md, issue 15). Memory: one 256 KiB chunk per
+   * file being read instead of two 1 MiB chunks plus the open-ahead window. Only `path` entries
+   * are affected; archives are byte-for-byte the same in both modes, and failures carry the same
+   * error codes.
    */
   fileIo?: FileIo;
 }
