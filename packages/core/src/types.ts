@@ -173,10 +173,10 @@ export interface ZipOptions {
    * process that does one job, such as a command-line tool writing a local archive, never in a
    * server. In exchange it avoids a thread pool round trip per read, open and close and the
    * cross-core CRC: store runs about 1.4-1.5x faster on the benchmark corpus, 0.55-0.63x the
-   * machine's read + CRC-32 limit against 0.36-0.41x (BENCHMARKS.md, issue 15). Memory: one 256 KiB chunk per
-   * file being read instead of two 1 MiB chunks plus the open-ahead window. Only `path` entries
-   * are affected; archives are byte-for-byte the same in both modes, and failures carry the same
-   * error codes.
+   * machine's read + CRC-32 limit against 0.36-0.41x (BENCHMARKS.md, issue 15). Memory: one
+   * 256 KiB chunk per file being read instead of two 1 MiB chunks plus the open-ahead window.
+   * Only `path` entries are affected; archives are byte-for-byte the same in both modes, and
+   * failures carry the same error codes.
    */
   fileIo?: FileIo;
 }
