@@ -6,6 +6,7 @@ import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
+import { FaultProxy } from "@zipstream/reliability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestS3 } from "@zipstream/testkit";
 import { bytes, runCli, tempDir } from "./helpers.js";
@@ -61,6 +62,27 @@ describe.skipIf(!s3available)("distributed archives from the CLI", () => {
     expect((await readFile(b)).length).toBe((await readFile(a)).length);
     await verifyZip(b, Object.entries(objects).map(([k, data]) => ({ name: k.slice(4), data })), { readers: ["unzip", "python"] });
     expect((await listKeys(client, bucket)).filter((k) => k.includes("plan"))).toEqual([]);
+  });
+
+  it("a segment whose copies keep failing: ERR_SEGMENT_FAILED after its retry, the upload aborted and the plan removed, nothing written", async () => {
+    // Every UploadPartCopy answered 500 by a fault proxy: the planner (which only creates the
+    // upload and writes the plan) succeeds, and each run-segment process fails after its retries.
+    const proxy = await FaultProxy.start({ upstream: s3.endpoint, seed: 12, log: () => {}, choose: (info) => (info.operation === "UploadPartCopy" ? "internalError" : null) });
+    try {
+      const r = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/failing.zip`, "--workers", "2", ...flags, "--json", "--quiet"], {
+        env: { ...childEnv(), AWS_ENDPOINT_URL: proxy.endpoint },
+      });
+      expect(r.code, r.stderr).toBe(1);
+      const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+      expect(out).toMatchObject({ ok: false, code: "ERR_SEGMENT_FAILED", exitCode: 1 });
+      expect(out.message).toMatch(/^segment \d+ failed twice \(.+\); the archive was abandoned: upload aborted, plan removed, nothing written/);
+      expect(proxy.stats.faults.internalError).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+    expect(await listKeys(client, bucket)).not.toContain("out/failing.zip");
+    expect((await listKeys(client, bucket)).filter((k) => k.includes("plan"))).toEqual([]);
+    expect(await s3.listMultipartUploads(bucket)).toEqual([]);
   });
 
   it("plan, run-segment each, finalize; abort of a plan removes it; usage errors are clear", async () => {
