@@ -16,7 +16,7 @@ import { parseLocation } from "./location.js";
 import { loadPassword, s3Dest } from "./run.js";
 import { collectSources } from "./sources.js";
 import { formatBytes } from "./units.js";
-import type { MainIO } from "./main.js";
+import type { MainIO } from "./io.js";
 
 interface Context {
   getClient: () => S3Client;

@@ -13,21 +13,15 @@ import {
 import { createS3Client, resolveS3Settings } from "./config.js";
 import { EXIT, UsageError, exitCodeFor, type ExitCode } from "./exit-codes.js";
 import { HELP } from "./help.js";
+import type { MainIO } from "./io.js";
 import { parseLocation, type Location } from "./location.js";
 import { barReporter, lineReporter, silentReporter, type Reporter } from "./progress.js";
 import type { DryRunReport, Job, JobResult } from "./run.js";
 import { formatBytes, formatDuration } from "./units.js";
 
 export const VERSION = "0.1.0";
+export type { MainIO };
 
-/** Streams and environment of one CLI run (injectable for tests and embedding). */
-export interface MainIO {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WriteStream | NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-  /** Aborts the run (the binary wires SIGINT/SIGTERM to it). */
-  signal?: AbortSignal;
-}
 
 function describeError(err: unknown): { code: string; message: string } {
   const e = err as { code?: unknown; message?: unknown };

@@ -3,9 +3,8 @@ import { intOption, type ZipEntry } from "@zipstream/core";
 import { S3ZipError } from "./errors.js";
 import { MAX_HEAD_CONCURRENCY } from "./limits.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
-import { Prefetcher, type PrefetchOptions } from "./prefetch.js";
+import { Prefetcher, validatePrefetch, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, type NameFn, type ResolvedObject, type S3Source } from "./sources.js";
-import { validatePrefetch } from "./zip-s3-keys.js";
 
 /**
  * A place in S3 as a command line names it (`s3://bucket/key`). A `key` that is empty or ends in

@@ -1,5 +1,7 @@
 import { setMaxListeners } from "node:events";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { intOption } from "@zipstream/core";
+import { MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS } from "./limits.js";
 import { readRange } from "./ranges.js";
 import type { ResolvedObject } from "./sources.js";
 
@@ -196,4 +198,14 @@ export class Prefetcher {
     });
     return chunks;
   }
+}
+
+/** Validates a `prefetch` option (shared by `zipS3Keys` and `s3ZipEntries`). */
+export function validatePrefetch(p: PrefetchOptions | undefined): void {
+  if (p === undefined) return;
+  if (typeof p !== "object" || p === null) throw new TypeError("prefetch must be an object { objects, bytes }");
+  intOption("prefetch.objects", p.objects, MIN_PREFETCH_OBJECTS);
+  intOption("prefetch.bytes", p.bytes, MIN_PREFETCH_BYTES);
+  intOption("prefetch.rangeSize", p.rangeSize, 1);
+  intOption("prefetch.resumes", p.resumes, 0);
 }

@@ -3,17 +3,12 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { chunksOf } from "./chunks.js";
 import { S3ZipError, httpStatus, isAbortError, mapS3Error } from "./errors.js";
 import { delay } from "./retry.js";
-import type { ResolvedObject } from "./sources.js";
+import { sseCustomerHeaders, type ResolvedObject } from "./sources.js";
 
 /** The total of `Content-Range: bytes a-b/total` (RFC 9110 14.4); undefined when absent or `*`. */
 export function contentRangeTotal(header: string | undefined): number | undefined {
   const m = /\/(\d+)\s*$/.exec(header ?? "");
   return m ? Number(m[1]) : undefined;
-}
-
-/** SSE-C request fields for reading `o` (none when it has no customer key); the SDK adds the key's MD5. */
-export function sseCustomerHeaders(o: { sseCustomerKey?: string }): { SSECustomerAlgorithm?: string; SSECustomerKey?: string } {
-  return o.sseCustomerKey === undefined ? {} : { SSECustomerAlgorithm: "AES256", SSECustomerKey: o.sseCustomerKey };
 }
 
 /** Options of {@link readRange}. */

@@ -6,7 +6,6 @@ import {
 } from "@aws-sdk/client-s3";
 import { intOption, pool } from "@zipstream/core";
 import { S3ZipError, httpStatus, mapS3Error, s3Code } from "./errors.js";
-import { sseCustomerHeaders } from "./ranges.js";
 
 /**
  * Server-side encryption with a customer-provided key (SSE-C) of a source: HEAD and GET send
@@ -16,6 +15,11 @@ import { sseCustomerHeaders } from "./ranges.js";
 export interface SourceSse {
   /** The 256-bit key: 32 bytes, or their base64 (44 characters). Never logged. */
   customerKey: Uint8Array | string;
+}
+
+/** SSE-C request fields for reading `o` (none when it has no customer key); the SDK adds the key's MD5. */
+export function sseCustomerHeaders(o: { sseCustomerKey?: string }): { SSECustomerAlgorithm?: string; SSECustomerKey?: string } {
+  return o.sseCustomerKey === undefined ? {} : { SSECustomerAlgorithm: "AES256", SSECustomerKey: o.sseCustomerKey };
 }
 
 /** Memory counted per source object by `maxEntryMemory`, besides its key and name (about 0.5 KB: the resolved object, its entry and central-directory record). */

@@ -16,7 +16,7 @@ import { JobState, checkDestFree } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { MAX_CONCURRENCY, MAX_HEAD_CONCURRENCY } from "./limits.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
-import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, MIN_PREFETCH_BYTES, MIN_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
+import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, validatePrefetch, type PrefetchOptions } from "./prefetch.js";
 import { resolveSources, validateSourceOptions, type NameFn, type ResolvedObject, type S3Source, type SourceSse } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest, type UploadOptions } from "./upload.js";
 import { verifyS3Zip, type VerifyReport } from "./verify.js";
@@ -194,16 +194,6 @@ export interface ZipS3Result {
   checksumCRC32?: string;
   /** The structural check of the written archive, with `verify: true`. */
   verify?: VerifyReport;
-}
-
-/** Validates a `prefetch` option (shared by {@link zipS3Keys} and `s3ZipEntries`). */
-export function validatePrefetch(p: PrefetchOptions | undefined): void {
-  if (p === undefined) return;
-  if (typeof p !== "object" || p === null) throw new TypeError("prefetch must be an object { objects, bytes }");
-  intOption("prefetch.objects", p.objects, MIN_PREFETCH_OBJECTS);
-  intOption("prefetch.bytes", p.bytes, MIN_PREFETCH_BYTES);
-  intOption("prefetch.rangeSize", p.rangeSize, 1);
-  intOption("prefetch.resumes", p.resumes, 0);
 }
 
 /**
