@@ -1,11 +1,10 @@
 import path from "node:path";
-import { rm } from "node:fs/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestS3 } from "@zipstream/testkit";
-import { bytes, runCli, tempDir } from "./helpers.js";
-import { childEnv, put, s3available, testS3 } from "./s3-helpers.js";
+import { bytes, runCli } from "./helpers.js";
+import { childEnv, s3available, setUpBucket, tearDownBucket } from "./s3-helpers.js";
 
 const MiB = 1024 * 1024;
 const objects: Record<string, Uint8Array> = {
@@ -19,19 +18,9 @@ describe.skipIf(!s3available)("--assembly copy against the local S3 gateway", ()
   let bucket: string;
   let dir: string;
 
-  beforeAll(async () => {
-    s3 = await testS3();
-    client = s3.client();
-    bucket = await s3.newBucket("zs-cli-copy");
-    for (const [k, v] of Object.entries(objects)) await put(client, bucket, k, v);
-    dir = await tempDir();
-  });
+  beforeAll(async () => void ({ s3, client, bucket, dir } = await setUpBucket("zs-cli-copy", objects)));
 
-  afterAll(async () => {
-    if (bucket) await s3.emptyAndDeleteBucket(bucket);
-    client?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownBucket({ s3, client, bucket, dir }));
 
   it("--dry-run prints the copy plan: parts, copies, bytes uploaded and read", async () => {
     const r = await runCli([`s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`, "--dry-run", "--copy-min-size", "5MiB"], { env: childEnv() });

@@ -2,16 +2,15 @@
  * `--workers N` and the distributed subcommands against the local gateway: the archive built by
  * two worker processes is byte-identical to `--assembly copy` of the same sources.
  */
-import { readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { FaultProxy } from "@zipstream/reliability";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestS3 } from "@zipstream/testkit";
-import { bytes, runCli, tempDir } from "./helpers.js";
-import { childEnv, listKeys, put, s3available } from "./s3-helpers.js";
-import { testS3 } from "./s3-helpers.js";
+import { bytes, runCli } from "./helpers.js";
+import { childEnv, listKeys, s3available, setUpBucket, tearDownBucket } from "./s3-helpers.js";
 
 const MiB = 1024 * 1024;
 const objects: Record<string, Uint8Array> = {
@@ -28,19 +27,9 @@ describe.skipIf(!s3available)("distributed archives from the CLI", () => {
   let bucket: string;
   let dir: string;
 
-  beforeAll(async () => {
-    s3 = await testS3();
-    client = s3.client();
-    bucket = await s3.newBucket("zs-cli-dist");
-    for (const [k, v] of Object.entries(objects)) await put(client, bucket, k, v);
-    dir = await tempDir();
-  });
+  beforeAll(async () => void ({ s3, client, bucket, dir } = await setUpBucket("zs-cli-dist", objects)));
 
-  afterAll(async () => {
-    if (bucket) await s3.emptyAndDeleteBucket(bucket);
-    client?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownBucket({ s3, client, bucket, dir }));
 
   const flags = ["--copy-min-size", "5MiB", "--part-size", "5MiB", "--segment-size", "8MiB"];
 

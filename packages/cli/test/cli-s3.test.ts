@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, rm, stat, truncate, writeFile, mkdir } from "node:fs/promises";
+import { readFile, stat, truncate, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { crc32 } from "node:zlib";
@@ -12,9 +12,9 @@ import {
 } from "@aws-sdk/client-s3";
 import { verifyZip } from "@zipstream/interop";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, runCli, tempDir, writeTree } from "./helpers.js";
+import { bytes, runCli, writeTree } from "./helpers.js";
 import type { TestS3 } from "@zipstream/testkit";
-import { childEnv, listKeys, put, s3available, testS3 } from "./s3-helpers.js";
+import { childEnv, listKeys, s3available, setUpBucket, tearDownBucket } from "./s3-helpers.js";
 
 const exec = promisify(execFile);
 
@@ -36,19 +36,9 @@ describe.skipIf(!s3available)("against the local S3 gateway", () => {
   let dir: string;
   const env = () => childEnv();
 
-  beforeAll(async () => {
-    s3 = await testS3();
-    client = s3.client();
-    bucket = await s3.newBucket("zs-cli");
-    for (const [k, v] of Object.entries(objects)) await put(client, bucket, k, v);
-    dir = await tempDir();
-  });
+  beforeAll(async () => void ({ s3, client, bucket, dir } = await setUpBucket("zs-cli", objects)));
 
-  afterAll(async () => {
-    if (bucket) await s3.emptyAndDeleteBucket(bucket);
-    client?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownBucket({ s3, client, bucket, dir }));
 
   async function download(key: string, file: string): Promise<string> {
     await s3.downloadToFile(bucket, key, file);

@@ -1,10 +1,10 @@
-import { readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { TestS3 } from "@zipstream/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytes, runCli, tempDir } from "./helpers.js";
-import { childEnv, put, s3available, testS3 } from "./s3-helpers.js";
+import { bytes, runCli } from "./helpers.js";
+import { childEnv, put, s3available, setUpBucket, tearDownBucket } from "./s3-helpers.js";
 
 describe.skipIf(!s3available)("zipstream verify (local S3 gateway)", () => {
   let s3: TestS3;
@@ -14,20 +14,13 @@ describe.skipIf(!s3available)("zipstream verify (local S3 gateway)", () => {
   let manifest: string;
 
   beforeAll(async () => {
-    s3 = await testS3();
-    client = s3.client();
-    bucket = await s3.newBucket("zs-cliv");
-    for (let i = 0; i < 4; i++) await put(client, bucket, `src/f${i}.bin`, bytes(200_000 + i, i + 1));
-    dir = await tempDir();
+    const objects = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`src/f${i}.bin`, bytes(200_000 + i, i + 1)]));
+    ({ s3, client, bucket, dir } = await setUpBucket("zs-cliv", objects));
     manifest = path.join(dir, "m.json");
     const r = await runCli(["--quiet", "--method", "deflate", "--manifest", manifest, `s3://${bucket}/src/`, `s3://${bucket}/out/a.zip`], { env: childEnv() });
     expect(r.code, r.stderr).toBe(0);
   });
-  afterAll(async () => {
-    if (bucket) await s3.emptyAndDeleteBucket(bucket);
-    client?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDownBucket({ s3, client, bucket, dir }));
 
   it("exit 0 and a summary for a whole archive, against its sources and its manifest", async () => {
     const r = await runCli(["verify", `s3://${bucket}/out/a.zip`, "--expect", `s3://${bucket}/src/`], { env: childEnv() });

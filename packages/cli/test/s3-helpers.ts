@@ -1,7 +1,9 @@
 import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { getTestS3, type TestS3 } from "@zipstream/testkit";
+import { tempDir } from "./helpers.js";
 
 /**
  * The S3 suite runs when a gateway is configured: S3_ENDPOINT in the environment (CI's
@@ -42,4 +44,28 @@ export async function put(client: S3Client, bucket: string, key: string, body: U
 export async function listKeys(client: S3Client, bucket: string): Promise<string[]> {
   const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
   return (page.Contents ?? []).map((o) => o.Key!).sort();
+}
+
+/** What a describe block of S3 tests works with: the server, a client, its own bucket and a temp dir. */
+export interface S3Bench {
+  s3: TestS3;
+  client: S3Client;
+  bucket: string;
+  dir: string;
+}
+
+/** A fresh bucket (`tag` in its name) holding `objects`, and a temp dir; for a `beforeAll`. */
+export async function setUpBucket(tag: string, objects: Record<string, Uint8Array | string> = {}): Promise<S3Bench> {
+  const s3 = await testS3();
+  const client = s3.client();
+  const bucket = await s3.newBucket(tag);
+  for (const [k, v] of Object.entries(objects)) await put(client, bucket, k, v);
+  return { s3, client, bucket, dir: await tempDir() };
+}
+
+/** Removes what {@link setUpBucket} made (whatever of it was made); for an `afterAll`. */
+export async function tearDownBucket(b: Partial<S3Bench>): Promise<void> {
+  if (b.bucket) await b.s3?.emptyAndDeleteBucket(b.bucket);
+  b.client?.destroy();
+  if (b.dir) await rm(b.dir, { recursive: true, force: true });
 }
