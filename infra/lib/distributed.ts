@@ -3,7 +3,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Construct } from "constructs";
-import type { ZipstreamStack } from "./zipstream-stack.js";
+import { cleanPrefix, type ZipstreamStack } from "./zipstream-stack.js";
 
 /** Lambda ARNs of the four distributed handlers. */
 export interface DistributedArns {
@@ -86,7 +86,8 @@ export class ZipstreamStateMachine extends Construct {
     super(stack, id);
     const ctx = this.node.tryGetContext("maxConcurrency");
     const maxConcurrency = props.maxConcurrency ?? (ctx === undefined ? 40 : Number(ctx));
-    const planPrefix = (props.planPrefix ?? "").replace(/^\/+/, "");
+    // A folder, as the stack's prefixes: "plans" must not grant "plans-private/...".
+    const planPrefix = cleanPrefix(props.planPrefix);
     const code = lambda.Code.fromAsset(props.codePath);
     const fn = (name: keyof DistributedArns, handler: string, memorySize: number) =>
       new lambda.Function(this, `${name[0]!.toUpperCase()}${name.slice(1)}Function`, {

@@ -69,6 +69,14 @@ describe("state machine (synth)", () => {
     expect(() => distributedDefinition(FAKE, 0)).toThrow(/maxConcurrency/);
   });
 
+  it("a plan prefix is a folder: \"plans\" grants plans/*, never plans-private/*", () => {
+    const stack = new ZipstreamStack(new App(), "DistPrefix", { codePath, sources: [{ bucket: "src-bucket" }] });
+    new ZipstreamStateMachine(stack, "Distributed", { codePath, planPrefix: "plans" });
+    const statements = Object.values(Template.fromStack(stack).findResources("AWS::IAM::Policy")).flatMap((p) => p.Properties.PolicyDocument.Statement as { Sid?: string; Resource: unknown; Condition?: unknown }[]);
+    expect(JSON.stringify(statements.find((st) => st.Sid === "PlanFiles")!.Resource)).toContain("/plans/*");
+    expect(statements.find((st) => st.Sid === "ListPlanFiles")!.Condition).toEqual({ StringLike: { "s3:prefix": ["plans/*"] } });
+  });
+
   it("the distributed functions share the single function's environment (password names, bucket-owner condition)", () => {
     const stack = new ZipstreamStack(new App(), "DistEnv", { codePath, sources: [{ bucket: "src-bucket" }], expectedBucketOwner: "111122223333" });
     new ZipstreamStateMachine(stack, "Distributed", { codePath });

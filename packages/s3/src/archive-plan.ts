@@ -55,7 +55,7 @@ import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type Pref
 import { readRange } from "./ranges.js";
 import { resolveSources, type ResolvedObject } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest } from "./upload.js";
-import { validate, type ZipS3Options, type ZipS3Result } from "./zip-s3-keys.js";
+import { resolveOptions, validate, type ZipS3Options, type ZipS3Result } from "./zip-s3-keys.js";
 
 /** Where a plan's manifest is stored. Its other files are under `key + ".d/"`. */
 export interface PlanLocation {
@@ -361,14 +361,12 @@ export async function planArchive(options: ArchivePlanOptions): Promise<ArchiveP
   const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);
   const location = options.plan ?? { bucket: dest.bucket, key: `${dest.key}.plan.json` };
   if (typeof location?.bucket !== "string" || typeof location.key !== "string" || location.bucket === "" || location.key === "") throw new TypeError("plan must be { bucket, key }");
-  const { objects } = await resolveSources(options.src, {
-    client,
-    name: options.name,
-    onMissing: options.onMissing ?? "error",
-    headConcurrency: options.headConcurrency ?? 16,
-    signal,
-  });
+  const { objects } = await resolveSources(options.src, resolveOptions({ ...options, client }, signal));
   if (objects.length === 0 && !options.allowEmpty) throw new S3ZipError("ERR_S3_EMPTY_SOURCE", "no source objects to zip");
+  // The segment documents carry no keys, so a worker could not read (or copy) an SSE-C source.
+  if (objects.some((x) => x.sseCustomerKey !== undefined)) {
+    throw new S3ZipError("ERR_S3_COPY_UNSUPPORTED", "a source is encrypted with a customer key (SSE-C), which a distributed archive cannot pass to its workers; nothing was written", { bucket: dest.bucket, key: dest.key });
+  }
   const mtime = new Date();
   const tooLarge = (err: unknown) => (err instanceof RangeError ? new S3ZipError("ERR_S3_TOO_LARGE", err.message, { cause: err, bucket: dest.bucket, key: dest.key }) : err);
   let docs: PlanDocs;

@@ -17,7 +17,7 @@ import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBuck
 import { MAX_CONCURRENCY, MAX_HEAD_CONCURRENCY } from "./limits.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
 import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, validatePrefetch, type PrefetchOptions } from "./prefetch.js";
-import { resolveSources, validateSourceOptions, type NameFn, type ResolvedObject, type S3Source, type SourceSse } from "./sources.js";
+import { resolveSources, validateSourceOptions, type NameFn, type ResolveOptions, type ResolvedObject, type S3Source, type SourceSse } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest, type UploadOptions } from "./upload.js";
 import { verifyS3Zip, type VerifyReport } from "./verify.js";
 
@@ -272,19 +272,24 @@ export async function zipS3Keys(caller: ZipS3Options): Promise<ZipS3Result> {
   }
 }
 
-async function run(options: ZipS3Options, method: "store" | "deflate", signal: AbortSignal): Promise<ZipS3Result> {
-  const { client, dest } = options;
-  const { objects, skipped } = await resolveSources(options.src, {
-    client,
-    name: options.name,
-    onMissing: options.onMissing ?? "error",
-    headConcurrency: options.headConcurrency ?? 16,
-    onArchived: options.onArchived,
-    sse: options.sse,
-    maxEntries: options.maxEntries,
-    maxEntryMemory: options.maxEntryMemory,
+/** How {@link zipS3Keys} and the archive planner resolve their sources: every source option, with its default. */
+export function resolveOptions(o: ZipS3Options, signal: AbortSignal | undefined): ResolveOptions {
+  return {
+    client: o.client,
+    name: o.name,
+    onMissing: o.onMissing ?? "error",
+    headConcurrency: o.headConcurrency ?? 16,
+    onArchived: o.onArchived,
+    sse: o.sse,
+    maxEntries: o.maxEntries,
+    maxEntryMemory: o.maxEntryMemory,
     signal,
-  }).catch((err: unknown) => {
+  };
+}
+
+async function run(options: ZipS3Options, method: "store" | "deflate", signal: AbortSignal): Promise<ZipS3Result> {
+  const { dest } = options;
+  const { objects, skipped } = await resolveSources(options.src, resolveOptions(options, signal)).catch((err: unknown) => {
     if (signal.aborted) throw new S3ZipError("ERR_ABORTED", "zipS3Keys aborted", { cause: err });
     throw err;
   });

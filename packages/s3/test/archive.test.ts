@@ -211,6 +211,14 @@ describe("distributed archive (copy mode) on the gateway", () => {
     expect(await listUploads(client, out)).toBe(0);
   });
 
+  it("the source options zipS3Keys takes apply to a plan too: maxEntries stops the listing, an SSE-C key is refused; nothing written", async () => {
+    await expect(planArchive(planOptions("capped.zip", { maxEntries: 1 }))).rejects.toMatchObject({ code: "ERR_S3_TOO_MANY_ENTRIES" });
+    await expect(planArchive(planOptions("ssec.zip", { sse: { customerKey: Buffer.alloc(32, 7) } }))).rejects.toMatchObject({ code: "ERR_S3_COPY_UNSUPPORTED" });
+    expect(await listUploads(client, out)).toBe(0);
+    expect(await objectExists(client, out, "capped.zip.plan.json")).toBe(false);
+    expect(await objectExists(client, out, "ssec.zip.plan.json")).toBe(false);
+  });
+
   it("bad input: a segment index out of range, a plan that is not one", async () => {
     const plan = await planArchive(planOptions("bad.zip"));
     await expect(runSegment({ client, plan, segment: plan.segments })).rejects.toThrow(TypeError);
