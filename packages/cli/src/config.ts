@@ -11,30 +11,8 @@ export interface S3Settings {
   profile?: string;
   /** --path-style or S3_FORCE_PATH_STYLE=1; implied by a custom endpoint. */
   pathStyle?: boolean;
-  /** --expected-bucket-owner: one account for every bucket, or per bucket (`BUCKET=ID`, repeatable). */
-  expectedBucketOwner?: string | Record<string, string>;
-}
-
-/**
- * `--expected-bucket-owner ID` (every bucket) or `BUCKET=ID` (repeatable, one per bucket); not
- * both forms at once, since it would be unclear which applies to a bucket named in neither.
- */
-function expectedOwners(values: string[] | undefined): string | Record<string, string> | undefined {
-  if (values === undefined || values.length === 0) return undefined;
-  const perBucket = values.filter((v) => v.includes("="));
-  if (perBucket.length === 0) {
-    if (values.length > 1) throw new UsageError("--expected-bucket-owner: give one account ID, or BUCKET=ID per bucket");
-    return values[0];
-  }
-  if (perBucket.length !== values.length) throw new UsageError("--expected-bucket-owner: either one ID for every bucket or BUCKET=ID for each, not both");
-  const out: Record<string, string> = {};
-  for (const v of perBucket) {
-    const [bucket, id] = [v.slice(0, v.indexOf("=")), v.slice(v.indexOf("=") + 1)];
-    if (bucket === "" || id === "") throw new UsageError(`--expected-bucket-owner: ${JSON.stringify(v)} is not BUCKET=ID`);
-    if (out[bucket] !== undefined && out[bucket] !== id) throw new UsageError(`--expected-bucket-owner: bucket ${bucket} given twice`);
-    out[bucket] = id;
-  }
-  return out;
+  /** --expected-bucket-owner as given: one account for every bucket, or `BUCKET=ID` each (parsed with the client). */
+  expectedBucketOwner?: string[];
 }
 
 export function resolveS3Settings(
@@ -47,7 +25,7 @@ export function resolveS3Settings(
   if (region === undefined && endpoint !== undefined) region = "us-east-1";
   const pathStyle =
     flags["path-style"] === true || env["S3_FORCE_PATH_STYLE"] === "1" || env["S3_FORCE_PATH_STYLE"] === "true" || endpoint !== undefined;
-  return { endpoint, region, profile: flags.profile, pathStyle, expectedBucketOwner: expectedOwners(flags["expected-bucket-owner"]) };
+  return { endpoint, region, profile: flags.profile, pathStyle, expectedBucketOwner: flags["expected-bucket-owner"] };
 }
 
 /**
@@ -61,13 +39,14 @@ export function resolveS3Settings(
  */
 export async function createS3Client(settings: S3Settings): Promise<S3Client> {
   // Loaded on demand: the SDK takes most of the start-up time, and local-only runs never need it.
-  const [{ S3Client }, { fromIni, fromNodeProviderChain }, { validateExpectedBucketOwner, withExpectedBucketOwner }] = await Promise.all([
+  const [{ S3Client }, { fromIni, fromNodeProviderChain }, { parseExpectedBucketOwner, withExpectedBucketOwner }] = await Promise.all([
     import("@aws-sdk/client-s3"),
     import("@aws-sdk/credential-providers"),
     import("@zipstream/s3"),
   ]);
+  let owners;
   try {
-    validateExpectedBucketOwner(settings.expectedBucketOwner, "--expected-bucket-owner");
+    owners = parseExpectedBucketOwner(settings.expectedBucketOwner ?? [], "--expected-bucket-owner");
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -81,5 +60,5 @@ export async function createS3Client(settings: S3Settings): Promise<S3Client> {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
-  return withExpectedBucketOwner(client, settings.expectedBucketOwner);
+  return withExpectedBucketOwner(client, owners);
 }

@@ -1,5 +1,6 @@
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
-import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "@zipstream/s3";
+import { type ExpectedBucketOwner, parseExpectedBucketOwner, withExpectedBucketOwner } from "@zipstream/s3";
+import { LambdaZipError } from "./errors.js";
 
 /**
  * S3 client settings from the standard environment, as the CLI reads them:
@@ -29,22 +30,7 @@ export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientC
  * the condition protects the operator's data, so a caller must not be able to loosen it.
  */
 export function expectedOwnersFromEnv(env: NodeJS.ProcessEnv = process.env): ExpectedBucketOwner | undefined {
-  const raw = (env.ZIPSTREAM_EXPECTED_BUCKET_OWNER ?? "").trim();
-  if (raw === "") return undefined;
-  const items = raw.split(",").map((t) => t.trim()).filter((t) => t !== "");
-  let owners: ExpectedBucketOwner;
-  if (items.length === 1 && !items[0]!.includes("=")) owners = items[0]!;
-  else {
-    const map: Record<string, string> = {};
-    for (const t of items) {
-      const eq = t.indexOf("=");
-      if (eq <= 0) throw new TypeError(`ZIPSTREAM_EXPECTED_BUCKET_OWNER must be one account ID or BUCKET=ID,...; ${JSON.stringify(t)} is neither`);
-      map[t.slice(0, eq).trim()] = t.slice(eq + 1).trim();
-    }
-    owners = map;
-  }
-  validateExpectedBucketOwner(owners, "ZIPSTREAM_EXPECTED_BUCKET_OWNER");
-  return owners;
+  return parseExpectedBucketOwner((env.ZIPSTREAM_EXPECTED_BUCKET_OWNER ?? "").split(","), "ZIPSTREAM_EXPECTED_BUCKET_OWNER");
 }
 
 let cached: { key: string; client: S3Client } | undefined;
@@ -133,4 +119,52 @@ export async function readSecret(reader: SecretsReader, secretId: string, ttlMs 
 /** Empties the secret cache (tests, or after a known rotation). */
 export function clearSecretCache(): void {
   secretCache.clear();
+}
+
+/** A non-negative number from the environment, or undefined when unset, empty or not one. */
+export function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
+/** Where the password an event names comes from (see {@link configuredPasswords}), or why it cannot be used. */
+export type PasswordSource = { value: string } | { secretId: string } | { problem: string };
+
+/**
+ * The password named `name`, by the deploy-time rule both handlers follow: only names in
+ * `ZIPSTREAM_PASSWORDS` are accepted; a name bound to a Secrets Manager secret gives its id (read
+ * it with {@link readPasswordSecret}), any other the environment variable's value.
+ */
+export function passwordSource(name: string, env: NodeJS.ProcessEnv): PasswordSource {
+  const configured = configuredPasswords(env);
+  const conf = configured.get(name);
+  if (conf === undefined) {
+    return {
+      problem:
+        `"${name}" is not a password configured for this function ` +
+        (configured.size > 0 ? `(ZIPSTREAM_PASSWORDS allows ${[...configured.keys()].join(", ")})` : "(ZIPSTREAM_PASSWORDS is empty)"),
+    };
+  }
+  if (conf.secretId !== undefined) return { secretId: conf.secretId };
+  const value = env[name];
+  return value === undefined || value === "" ? { problem: `environment variable ${name} is not set or empty` } : { value };
+}
+
+/**
+ * Reads a password secret at run time (never from the function's configuration), cached for
+ * `ttlMs` (default `ZIPSTREAM_SECRET_TTL_MS`, else 300,000 ms). A failure is ERR_PASSWORD_SECRET,
+ * thrown before anything is written.
+ */
+export async function readPasswordSecret(secretId: string, env: NodeJS.ProcessEnv, reader?: SecretsReader, ttlMs?: number): Promise<string> {
+  try {
+    return await readSecret(reader ?? (await getSecretsReader(env)), secretId, ttlMs ?? envNumber(env, "ZIPSTREAM_SECRET_TTL_MS") ?? 300_000);
+  } catch (cause) {
+    throw new LambdaZipError(
+      "ERR_PASSWORD_SECRET",
+      `Reading the archive password from Secrets Manager (secret ${secretId}) failed: ${cause instanceof Error ? cause.message : String(cause)}; nothing was written`,
+      { cause },
+    );
+  }
 }

@@ -10,7 +10,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { ZipError, intOption } from "@zipstream/core";
 import { abortArchive, finalizeArchive, pendingSegments, planArchive, runSegment, type AbortArchiveResult, type ArchiveResult, type ArchivePlanOptions } from "@zipstream/s3";
-import { configuredPasswords, getS3Client, getSecretsReader, readSecret, type SecretsReader } from "./config.js";
+import { getS3Client, passwordSource, readPasswordSecret, type SecretsReader } from "./config.js";
 import { LambdaZipError, invalidEvent, type EventIssue } from "./errors.js";
 import { nameMapper, safetyMargin, toSources, type LambdaContext } from "./handler.js";
 import { validateEvent } from "./schema.js";
@@ -64,15 +64,12 @@ function toLambda(cause: unknown): LambdaZipError {
  */
 async function passwordFrom(o: DistributedHandlerOptions, env: NodeJS.ProcessEnv, name: string | undefined, issues: EventIssue[]): Promise<string | undefined> {
   if (name === undefined) return undefined;
-  const conf = configuredPasswords(env).get(name);
-  if (conf === undefined) {
-    issues.push({ path: "passwordEnv", message: `"${name}" is not a password configured for this function (ZIPSTREAM_PASSWORDS)` });
+  const source = passwordSource(name, env);
+  if ("problem" in source) {
+    issues.push({ path: "passwordEnv", message: source.problem });
     return undefined;
   }
-  if (conf.secretId !== undefined) return readSecret(o.secrets ?? (await getSecretsReader(env)), conf.secretId);
-  const v = env[name];
-  if (v === undefined || v === "") issues.push({ path: "passwordEnv", message: `environment variable ${name} is not set or empty` });
-  return v || undefined;
+  return "value" in source ? source.value : readPasswordSecret(source.secretId, env, o.secrets);
 }
 
 function planRef(event: unknown): SegmentEvent {

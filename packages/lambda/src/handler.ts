@@ -12,7 +12,7 @@ import {
   type ZipS3Progress,
   type ZipS3Result,
 } from "@zipstream/s3";
-import { configuredPasswords, getS3Client, getSecretsReader, readSecret, type SecretsReader } from "./config.js";
+import { envNumber, getS3Client, passwordSource, readPasswordSecret, type SecretsReader } from "./config.js";
 import { CleanupUnfinishedError, invalidEvent, LambdaZipError, type EventIssue } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
 import { entryCost, planMemory, type MemoryPlan } from "./memory.js";
@@ -67,12 +67,6 @@ export function safetyMargin(remainingMs: number, minimumMs = DEFAULT_MARGIN_MS)
   return Math.max(minimumMs, Math.ceil(remainingMs * MARGIN_SHARE));
 }
 
-function envNumber(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const v = env[name];
-  if (v === undefined || v === "") return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) && n >= 0 ? n : undefined;
-}
 
 /** Builds a handler; {@link handler} is `createHandler()`. */
 export function createHandler(options: HandlerOptions = {}) {
@@ -111,23 +105,12 @@ export function createHandler(options: HandlerOptions = {}) {
       }
       if (o.password) {
         // Only names configured at deploy time: an event must not pick any variable as password.
-        const configured = configuredPasswords(env);
-        const conf = configured.get(o.password.env);
-        if (conf === undefined) {
-          issues.push({
-            path: "options.password.env",
-            message:
-              `"${o.password.env}" is not a password configured for this function ` +
-              (configured.size > 0 ? `(ZIPSTREAM_PASSWORDS allows ${[...configured.keys()].join(", ")})` : "(ZIPSTREAM_PASSWORDS is empty)"),
-          });
-        } else if (conf.secretId !== undefined) {
-          secretId = conf.secretId;
-        } else {
-          password = env[o.password.env];
-          if (password === undefined || password === "") {
-            issues.push({ path: "options.password.env", message: `environment variable ${o.password.env} is not set or empty` });
-            password = undefined;
-          } else log.addSecret(password);
+        const source = passwordSource(o.password.env, env);
+        if ("problem" in source) issues.push({ path: "options.password.env", message: source.problem });
+        else if ("secretId" in source) secretId = source.secretId;
+        else {
+          password = source.value;
+          log.addSecret(password);
         }
       }
     }
@@ -139,16 +122,10 @@ export function createHandler(options: HandlerOptions = {}) {
     if (secretId !== undefined) {
       // Read at run time (never in the function's configuration), cached between invocations.
       try {
-        const reader = options.secrets ?? (await getSecretsReader(env));
-        password = await readSecret(reader, secretId, options.secretTtlMs ?? envNumber(env, "ZIPSTREAM_SECRET_TTL_MS") ?? 300_000);
+        password = await readPasswordSecret(secretId, env, options.secrets, options.secretTtlMs);
         log.addSecret(password);
-      } catch (cause) {
-        const err = new LambdaZipError(
-          "ERR_PASSWORD_SECRET",
-          `Reading the archive password from Secrets Manager (secret ${secretId}) failed: ${cause instanceof Error ? cause.message : String(cause)}; nothing was written`,
-          { cause },
-        );
-        log.error("zip failed", { errorCode: err.code, error: err.message, durationMs: Date.now() - started });
+      } catch (err) {
+        log.error("zip failed", { errorCode: (err as LambdaZipError).code, error: (err as Error).message, durationMs: Date.now() - started });
         throw err;
       }
     }

@@ -27,7 +27,7 @@ export {
 } from "./parts.js";
 export { listIncompleteUploads, abortIncompleteUploads, type IncompleteUpload, type IncompleteUploadsOptions } from "./cleanup.js";
 export { S3ZipError, s3SourceFailure, type S3ZipErrorCode, type LeftBehind } from "./errors.js";
-export { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
+export { type ExpectedBucketOwner, parseExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 export { type S3Source, type S3ObjectRef, type SourceSse, type NameFn, type ResolvedObject, relativeName, ENTRY_MEMORY_BYTES } from "./sources.js";
 export {
   resolveLocations,

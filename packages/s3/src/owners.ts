@@ -37,6 +37,36 @@ export function validateExpectedBucketOwner(v: unknown, name = "expectedBucketOw
   }
 }
 
+/**
+ * The text form the CLI (`--expected-bucket-owner`, repeated) and the Lambda
+ * (`ZIPSTREAM_EXPECTED_BUCKET_OWNER`, comma-separated) take: one account ID for every bucket, or
+ * `BUCKET=ID` items, one per bucket. Not both forms at once (which would apply to a bucket named
+ * in neither?), and a bucket named twice must name one owner. A TypeError names `name`.
+ */
+export function parseExpectedBucketOwner(items: readonly string[], name: string): ExpectedBucketOwner | undefined {
+  const list = items.map((t) => t.trim()).filter((t) => t !== "");
+  if (list.length === 0) return undefined;
+  const pairs = list.filter((t) => t.includes("="));
+  let owners: ExpectedBucketOwner;
+  if (pairs.length === 0) {
+    if (list.length > 1) throw new TypeError(`${name}: give one account ID, or BUCKET=ID per bucket`);
+    owners = list[0]!;
+  } else {
+    if (pairs.length !== list.length) throw new TypeError(`${name}: either one ID for every bucket or BUCKET=ID for each, not both`);
+    const map: Record<string, string> = {};
+    for (const t of pairs) {
+      const eq = t.indexOf("=");
+      const [bucket, id] = [t.slice(0, eq).trim(), t.slice(eq + 1).trim()];
+      if (bucket === "" || id === "") throw new TypeError(`${name}: ${JSON.stringify(t)} is not BUCKET=ID`);
+      if (map[bucket] !== undefined && map[bucket] !== id) throw new TypeError(`${name}: bucket ${bucket} given twice`);
+      map[bucket] = id;
+    }
+    owners = map;
+  }
+  validateExpectedBucketOwner(owners, name);
+  return owners;
+}
+
 /** The owner expected for `bucket`, if any. */
 export function ownerOf(owners: ExpectedBucketOwner | undefined, bucket: string): string | undefined {
   if (owners === undefined) return undefined;
