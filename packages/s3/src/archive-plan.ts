@@ -47,7 +47,7 @@ import type { CrcSource } from "./checksums.js";
 import { assemblyTasks, defaultCopyMinSize, layoutForPlan } from "./copy-assembly.js";
 import { planCopyParts, type CopyPlan, type PlannedPart } from "./copy-plan.js";
 import { S3ZipError, httpStatus, mapS3Error, s3Code } from "./errors.js";
-import { JobState, checkDestFree, complete, create, finish, runMultipart, runParts, type PartResult, type PartTask } from "./multipart.js";
+import { JobState, abort, checkDestFree, complete, create, finish, runMultipart, runParts, type PartResult, type PartTask } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { MAX_CONCURRENCY } from "./limits.js";
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from "./parts.js";
@@ -411,7 +411,7 @@ export async function planArchive(options: ArchivePlanOptions): Promise<ArchiveP
     // Nothing may be left: the upload and every file written.
     const left: string[] = [];
     if (created.uploadId !== undefined) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket: dest.bucket, Key: dest.key, UploadId: created.uploadId })).catch(() => left.push(`the multipart upload ${created.uploadId}`));
+      if ((await abort(client, dest, created.uploadId)) !== undefined) left.push(`the multipart upload ${created.uploadId}`);
     }
     await removePlanFiles(client, location).catch(() => left.push(`plan files under s3://${location.bucket}/${planFiles.prefix(location)}`));
     const e = err instanceof S3ZipError ? err : mapS3Error(err, "ERR_S3_UPLOAD", { bucket: location.bucket, key: location.key, action: "planning" });
@@ -444,11 +444,8 @@ function keptForRerun(plan: ArchivePlan, what: string, err: unknown): S3ZipError
 }
 
 /** The local layout of a segment's members: their local headers do not depend on their offsets. */
-function segmentLayout(plan: ArchivePlan, objects: readonly ResolvedObject[], mtimes: readonly Date[], crcs?: readonly number[]): ZipLayout {
-  return layoutZip(
-    objects.map((x, i) => ({ name: x.name, size: x.size, mtime: mtimes[i], crc32: crcs?.[i] ?? 0 })),
-    { method: "store", zip64: plan.zip64, duplicates: "allow", defaultMtime: new Date(0) },
-  );
+function segmentLayout(plan: ArchivePlan, objects: readonly ResolvedObject[], mtimes: readonly Date[]): ZipLayout {
+  return layoutForPlan({ entries: objects.map((x, i) => ({ name: x.name, size: x.size, mtime: mtimes[i] })), zip64: plan.zip64, duplicates: "allow", defaultMtime: new Date(0) });
 }
 
 interface CopyRun {
@@ -633,13 +630,8 @@ async function finalizeCopy(o: ArchiveRunOptions, plan: ArchivePlan, results: Se
   const last = members.at(-1)!;
   const crcsBefore = results.flatMap((r) => r.crcs);
   const all = members.flatMap((m) => m.objects.map((x, i) => ({ name: x.name, size: x.size, mtime: m.mtimes[i]! })));
-  let archive: ZipLayout | undefined;
   const directory = (finalCrcs: number[]) => {
-    const crcs = [...crcsBefore, ...finalCrcs];
-    archive = layoutZip(
-      all.map((e, i) => ({ ...e, crc32: crcs[i] })),
-      { method: "store", zip64: plan.zip64, duplicates: "allow", defaultMtime: new Date(0) },
-    );
+    const archive = layoutForPlan({ entries: all, zip64: plan.zip64, duplicates: "allow", defaultMtime: new Date(0) }, [...crcsBefore, ...finalCrcs]);
     if (archive.size !== plan.size) throw new S3ZipError("ERR_S3_PLAN", `the archive laid out from the segments is ${archive.size} bytes, the plan says ${plan.size}`);
     return archive.centralDirectory;
   };

@@ -149,7 +149,6 @@ export interface AssemblyTasks {
   crcs(): Promise<number[]>;
   /** Settles reads started ahead for parts that never ran (call after the parts, success or not). */
   settle(): Promise<void>;
-  readonly plan: Pick<CopyPlan, "parts" | "copied">;
   readonly crcSource: CrcSource[];
   readonly stats: { bytesRead: number; bytesUploaded: number; bytesCopied: number };
 }
@@ -493,9 +492,6 @@ export function assemblyTasks(o: AssemblyTasksOptions): AssemblyTasks {
     // Reads started ahead for parts that never ran are cancelled with the job; settle them so
     // that no GET outlives the caller's promise.
     settle: async () => void (await Promise.allSettled(fills.values())),
-    get plan() {
-      return plan;
-    },
     get crcSource() {
       return crcSource;
     },

@@ -1,6 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { intOption, type ZipEntry } from "@zipstream/core";
 import { S3ZipError } from "./errors.js";
+import { checkClient } from "./multipart.js";
 import { MAX_HEAD_CONCURRENCY } from "./limits.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { Prefetcher, validatePrefetch, type PrefetchOptions } from "./prefetch.js";
@@ -49,10 +50,6 @@ export interface ResolvedLocations {
 
 const isPrefix = (l: S3Location) => l.key === "" || l.key.endsWith("/");
 const label = (l: S3Location) => `s3://${l.bucket}/${l.key}`;
-
-function checkClient(client: unknown): void {
-  if (!client || typeof (client as { send?: unknown }).send !== "function") throw new TypeError("client must be an @aws-sdk/client-s3 S3Client");
-}
 
 function validateLocations(locations: readonly S3Location[], o: ResolveLocationsOptions): void {
   checkClient(o?.client);

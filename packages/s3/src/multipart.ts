@@ -52,6 +52,11 @@ export interface S3Dest {
 
 const encoder = new TextEncoder();
 
+/** Checks that `client` is an S3 client (has `send`); a TypeError otherwise. */
+export function checkClient(client: unknown): void {
+  if (!client || typeof (client as { send?: unknown }).send !== "function") throw new TypeError("client must be an @aws-sdk/client-s3 S3Client");
+}
+
 /** Checks a destination; throws ERR_S3_INVALID_DEST. */
 export function validateDest(dest: S3Dest): void {
   if (dest === null || typeof dest !== "object") throw new TypeError("dest must be an object { bucket, key }");

@@ -4,7 +4,7 @@ import zlib from "node:zlib";
 import { ZipError, intOption } from "@zipstream/core";
 import { chunksOf, isNodeReadable } from "./chunks.js";
 import { S3ZipError } from "./errors.js";
-import { JobState, checkDestFree, putSingle, runMultipart, validateDest, type PartTask, type S3Dest } from "./multipart.js";
+import { JobState, checkClient, checkDestFree, putSingle, runMultipart, validateDest, type PartTask, type S3Dest } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { MAX_CONCURRENCY } from "./limits.js";
 import { MAX_PARTS, planParts, type PartPlan } from "./parts.js";
@@ -175,9 +175,7 @@ class PartReader {
  */
 export async function uploadStream(options: UploadOptions): Promise<UploadResult> {
   const { dest, body } = options;
-  if (options.client === null || typeof options.client !== "object" || typeof (options.client as { send?: unknown }).send !== "function") {
-    throw new TypeError("client must be an @aws-sdk/client-s3 S3Client");
-  }
+  checkClient(options.client);
   validateDest(dest);
   validateExpectedBucketOwner(options.expectedBucketOwner);
   const client = withExpectedBucketOwner(options.client, options.expectedBucketOwner);

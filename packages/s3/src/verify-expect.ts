@@ -5,6 +5,7 @@
  */
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { checkName, METHOD_AES, pool } from "@zipstream/core";
+import { crc32FromBase64 } from "./checksums.js";
 import { mapS3Error } from "./errors.js";
 import { resolveSources, type NameFn, type S3Source } from "./sources.js";
 import type { EntryTable, Findings } from "./verify-check.js";
@@ -52,9 +53,7 @@ export function checkManifest(m: unknown): VerifyManifest {
  * The value is base64 of the big-endian 4 bytes (S3 API, HeadObject `x-amz-checksum-crc32`).
  */
 export function crcFromChecksum(head: { ChecksumCRC32?: string; ChecksumType?: string }): number | undefined {
-  if (head.ChecksumCRC32 === undefined || head.ChecksumType !== "FULL_OBJECT") return undefined;
-  const b = Buffer.from(head.ChecksumCRC32, "base64");
-  return b.length === 4 ? b.readUInt32BE(0) : undefined;
+  return head.ChecksumType === "FULL_OBJECT" ? crc32FromBase64(head.ChecksumCRC32) : undefined;
 }
 
 /**

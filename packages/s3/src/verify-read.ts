@@ -3,7 +3,7 @@ import type { Readable } from "node:stream";
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { chunksOf } from "./chunks.js";
 import { S3ZipError, httpStatus, isAbortError, mapS3Error, s3Code } from "./errors.js";
-import { readRange } from "./ranges.js";
+import { contentRangeTotal, readRange } from "./ranges.js";
 import { withRetries } from "./retry.js";
 
 /**
@@ -88,8 +88,7 @@ export class S3RangeSource implements RangeSource {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key, VersionId: this.versionId, Range: `bytes=-${n}` }), {
       abortSignal: this.signal,
     });
-    const total = /\/(\d+)\s*$/.exec(out.ContentRange ?? "");
-    this.size = total ? Number(total[1]) : (out.ContentLength ?? 0);
+    this.size = contentRangeTotal(out.ContentRange) ?? out.ContentLength ?? 0;
     this.etag = out.ETag;
     const chunks: Buffer[] = [];
     for await (const c of chunksOf(out.Body as Readable)) chunks.push(c);

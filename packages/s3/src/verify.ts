@@ -1,6 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { intOption } from "@zipstream/core";
 import { S3ZipError } from "./errors.js";
+import { checkClient } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { MAX_HEAD_CONCURRENCY } from "./limits.js";
 import type { NameFn } from "./sources.js";
@@ -132,7 +133,7 @@ export const FIRST_READ = Math.max(END_RECORDS_MAX, MERGE_GAP);
 
 function validate(o: VerifyS3ZipOptions): void {
   if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
-  if (!o.client || typeof (o.client as { send?: unknown }).send !== "function") throw new TypeError("client must be an @aws-sdk/client-s3 S3Client");
+  checkClient(o.client);
   if (typeof o.bucket !== "string" || o.bucket === "") throw new TypeError("bucket must be a non-empty string");
   if (typeof o.key !== "string" || o.key === "") throw new TypeError("key must be a non-empty string");
   if (o.versionId !== undefined && (typeof o.versionId !== "string" || o.versionId === "")) throw new TypeError("versionId must be a non-empty string");

@@ -12,7 +12,7 @@ import {
 import type { CrcSource } from "./checksums.js";
 import { COPY_MIN_SIZE_WITHOUT_CHECKSUMS, COPY_MIN_SIZE_WITH_CHECKSUMS, assembleByCopy, defaultCopyMinSize, layoutForPlan, planFor } from "./copy-assembly.js";
 import { S3ZipError, s3SourceFailure } from "./errors.js";
-import { JobState, checkDestFree } from "./multipart.js";
+import { JobState, checkClient, checkDestFree } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { MAX_CONCURRENCY, MAX_HEAD_CONCURRENCY } from "./limits.js";
 import { DEFAULT_PART_SIZE, MAX_PART_SIZE, MIN_PART_SIZE } from "./parts.js";
@@ -202,9 +202,7 @@ export interface ZipS3Result {
  */
 export function validate(o: ZipS3Options): void {
   if (o === null || typeof o !== "object") throw new TypeError("options must be an object");
-  if (!o.client || typeof (o.client as { send?: unknown }).send !== "function") {
-    throw new TypeError("client must be an @aws-sdk/client-s3 S3Client");
-  }
+  checkClient(o.client);
   if (o.src === undefined || o.src === null) throw new TypeError("src is required");
   if (o.method !== undefined && o.method !== "store" && o.method !== "deflate") throw new TypeError(`method must be "store" or "deflate"`);
   intOption("level", o.level, 0, 9);
