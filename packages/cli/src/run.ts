@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { lstat, open, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, open, realpath, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -95,16 +95,23 @@ export async function loadPassword(
     return v;
   }
   if (opts.passwordFile !== undefined) {
+    // One open: the mode checked is that of the file whose text was read.
     let text: string;
+    let mode: number;
     try {
-      text = await readFile(opts.passwordFile, "utf8");
+      const fh = await open(opts.passwordFile, "r");
+      try {
+        text = await fh.readFile("utf8");
+        mode = (await fh.stat()).mode & 0o777;
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       throw new UsageError(`--password-file: cannot read ${opts.passwordFile}: ${(err as Error).message}`);
     }
     const line = text.split(/\r?\n/)[0] ?? "";
     if (line === "") throw new UsageError(`--password-file: ${opts.passwordFile} is empty`);
     // As ssh says of a private key others can read: the secret is not secret. Warned, not refused.
-    const mode = (await stat(opts.passwordFile)).mode & 0o777;
     if ((mode & 0o077) !== 0) {
       warn(
         `--password-file ${opts.passwordFile} is readable by ${mode & 0o004 ? "everyone" : "its group"} (mode ${mode.toString(8).padStart(4, "0")}); ` +

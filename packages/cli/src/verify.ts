@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { quoteName } from "@zipstream/core";
 import type { VerifyExpect, VerifyReport } from "@zipstream/s3";
 import type { RawValues } from "./args.js";
 import { EXIT, UsageError, type ExitCode } from "./exit-codes.js";
@@ -93,8 +94,9 @@ export async function runVerify(
       ...(values.deep ? [`${r.checked.crc} CRCs`, ...(r.checked.aesAuthenticated ? [`${r.checked.aesAuthenticated} AES codes`] : [])] : []),
       ...(expect !== undefined ? [`${r.checked.expected} expected members`] : []),
     ].join(", ");
-    for (const p of r.problems) io.stdout.write(`PROBLEM ${p.code}${p.entry !== undefined ? ` ${JSON.stringify(p.entry)}` : ""}: ${p.message}\n`);
-    for (const w of r.warnings) io.stdout.write(`warning ${w.code}${w.entry !== undefined ? ` ${JSON.stringify(w.entry)}` : ""}: ${w.message}\n`);
+    // Names come from the archive, which may be hostile: escaped for the terminal, as everywhere in the CLI.
+    for (const p of r.problems) io.stdout.write(`PROBLEM ${p.code}${p.entry !== undefined ? ` ${quoteName(p.entry)}` : ""}: ${p.message}\n`);
+    for (const w of r.warnings) io.stdout.write(`warning ${w.code}${w.entry !== undefined ? ` ${quoteName(w.entry)}` : ""}: ${w.message}\n`);
     io.stdout.write(`${r.ok ? "ok" : "FAILED"} ${loc.text}: ${what}; checked ${checks}; ${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}; ${cost}\n`);
   }
   return report.ok ? EXIT.OK : EXIT.VERIFY_FAILED;

@@ -17,7 +17,7 @@ export { crc32Combine, crc32Concat } from "./crc32.js";
 export { ZipError, isZipError, type ZipErrorCode, type ZipErrorOptions } from "./errors.js";
 export type * from "./types.js";
 export { dosDateTime } from "./records.js";
-export { printableName } from "./names.js";
+export { printableName, quoteName } from "./names.js";
 export { chunksOf, isNodeReadable } from "./chunks.js";
 // Helpers shared with the packages built on core (one pool, one integer-option check).
 export { pool, type PoolOptions } from "./pool.js";
