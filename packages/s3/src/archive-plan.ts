@@ -31,7 +31,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { AES_OVERHEAD, intOption, layoutZip, pool, zipStream, type Zip64Mode, type ZipEntry, type ZipEntryInfo, type ZipLayout } from "@zipstream/core";
+import { AES_OVERHEAD, ZipError, intOption, layoutZip, pool, zipStream, type Zip64Mode, type ZipEntry, type ZipEntryInfo, type ZipLayout } from "@zipstream/core";
 import {
   DEFAULT_SEGMENT_LIMITS,
   decodeMembers,
@@ -46,12 +46,13 @@ import {
 import type { CrcSource } from "./checksums.js";
 import { assemblyTasks, defaultCopyMinSize, layoutForPlan } from "./copy-assembly.js";
 import { planCopyParts, type CopyPlan, type PlannedPart } from "./copy-plan.js";
-import { S3ZipError, httpStatus, mapS3Error, s3Code } from "./errors.js";
+import { S3ZipError, httpStatus, mapS3Error, s3Code, s3SourceFailure } from "./errors.js";
+import { s3ZipEntries } from "./locations.js";
 import { JobState, abort, checkDestFree, complete, create, finish, runMultipart, runParts, type PartResult, type PartTask } from "./multipart.js";
 import { type ExpectedBucketOwner, validateExpectedBucketOwner, withExpectedBucketOwner } from "./owners.js";
 import { MAX_CONCURRENCY } from "./limits.js";
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE } from "./parts.js";
-import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, Prefetcher, type PrefetchOptions } from "./prefetch.js";
+import { DEFAULT_PREFETCH_BYTES, DEFAULT_PREFETCH_OBJECTS, type PrefetchOptions } from "./prefetch.js";
 import { readRange } from "./ranges.js";
 import { resolveSources, type ResolvedObject } from "./sources.js";
 import { uploadStream, validateDest, type S3Dest } from "./upload.js";
@@ -433,7 +434,10 @@ const opt = (o: ArchiveRunOptions) => {
 
 /** A failure of a segment or the finalizer: the upload is kept for a rerun, and the message says so. */
 function keptForRerun(plan: ArchivePlan, what: string, err: unknown): S3ZipError {
-  const e = err instanceof S3ZipError ? err : mapS3Error(err, "ERR_S3_UPLOAD", { bucket: plan.dest.bucket, key: plan.dest.key, action: what });
+  // A failed source keeps its own code (ERR_S3_SOURCE_CHANGED, ERR_S3_READ...), which tells the
+  // state machine whether a retry can help; only an SDK error is mapped here.
+  const failure = s3SourceFailure(err);
+  const e: ZipError & { bucket?: string; key?: string } = failure instanceof ZipError ? failure : mapS3Error(failure, "ERR_S3_UPLOAD", { bucket: plan.dest.bucket, key: plan.dest.key, action: what });
   const kept = plan.uploadId ? `the multipart upload ${plan.uploadId} on s3://${plan.dest.bucket}/${plan.dest.key} and ` : "";
   return new S3ZipError(e.code as never, `${what} failed: ${e.message}; kept for a rerun: ${kept}the plan s3://${plan.location.bucket}/${plan.location.key} (rerun it, resumeArchive, or abortArchive to remove everything)`, {
     cause: e,
@@ -526,14 +530,13 @@ async function compressSegment(o: ArchiveRunOptions, plan: ArchivePlan, doc: Seg
   const job = new AbortController();
   const onAbort = () => job.abort(o.signal?.reason);
   o.signal?.addEventListener("abort", onAbort, { once: true });
-  const prefetcher = new Prefetcher(client, objects, o.prefetch, job.signal);
+  // The members read as any S3 member of an archive is (pinned, size-checked, resumed).
+  const members = s3ZipEntries(objects, { client, prefetch: o.prefetch, signal: job.signal });
   const infos: ZipEntryInfo[] = [];
-  const entries = objects.map((x, i): ZipEntry => ({ name: x.name, size: x.size, mtime: mtimes[i], source: () => prefetcher.open(i) }));
   async function* lazy(): AsyncGenerator<ZipEntry> {
-    for (const e of entries) yield e;
+    for (const e of members.entries) yield e;
   }
   const zip = zipStream(lazy(), { method: plan.method, level: plan.level, zip64: plan.zip64, duplicates: "allow", password: o.password, signal: job.signal, onEntry: (e) => infos.push(e) });
-  prefetcher.pump();
   const key = planFiles.data(plan.location, doc.index);
   try {
     const up = await uploadStream({ client, dest: { bucket: plan.location.bucket, key, contentType: "application/octet-stream" }, body: zip, concurrency, partRetries, signal: job.signal });
@@ -553,12 +556,12 @@ async function compressSegment(o: ArchiveRunOptions, plan: ArchivePlan, doc: Seg
       crcSource: crcs.map(() => "read"),
       compressedSizes,
       data: { key, etag: up.etag, size: up.size, recordsLength: own.centralDirectoryOffset },
-      bytesRead: prefetcher.bytesFetched,
+      bytesRead: members.bytesFetched,
       bytesUploaded: up.size,
       bytesCopied: 0,
     };
   } finally {
-    prefetcher.close();
+    members.close();
     if (!zip.destroyed) zip.destroy();
     o.signal?.removeEventListener("abort", onAbort);
   }

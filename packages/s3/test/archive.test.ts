@@ -258,6 +258,16 @@ describe("distributed archive (compress mode): deflate and AES across segments",
     expect(await planKeys(plan)).toEqual([]); // temporary objects included
   });
 
+  it("a source replaced after planning fails its segment with ERR_S3_SOURCE_CHANGED (not a retryable upload error); plan kept", async () => {
+    await put(client, src, "chg/a.txt", "first version\n".repeat(100));
+    const plan = await planArchive(planOptions("changed.zip", { src: { bucket: src, prefix: "chg/" }, method: "deflate" }));
+    await put(client, src, "chg/a.txt", "second version\n".repeat(100));
+    const err = await runSegment({ client, plan, segment: 0 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERR_S3_SOURCE_CHANGED", message: expect.stringMatching(/kept for a rerun: the plan/) });
+    await abortArchive({ client, plan });
+    expect(await planKeys(plan)).toEqual([]);
+  });
+
   it("AES-256: the password goes to each worker (never into the plan); readers decrypt", async () => {
     const password = "distributed secret";
     const plan = await planArchive(planOptions("aes.zip", { src: { bucket: src, prefix: "d/00" }, password, segment: { bytes: 300 * 1024 } }));
