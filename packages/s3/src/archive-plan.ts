@@ -370,13 +370,17 @@ export async function planArchive(options: ArchivePlanOptions): Promise<ArchiveP
   }
   const mtime = new Date();
   const tooLarge = (err: unknown) => (err instanceof RangeError ? new S3ZipError("ERR_S3_TOO_LARGE", err.message, { cause: err, bucket: dest.bucket, key: dest.key }) : err);
-  let docs: PlanDocs;
-  try {
-    // Names, duplicates and Zip64 limits fail here, before anything is written.
-    docs = buildPlanDocs(objects, options, mtime);
-  } catch (err) {
-    throw tooLarge(err);
-  }
+  const build = (serverChecksums: boolean): PlanDocs => {
+    try {
+      return buildPlanDocs(objects, options, mtime, serverChecksums);
+    } catch (err) {
+      throw tooLarge(err);
+    }
+  };
+  // Names, duplicates and Zip64 limits fail here, before anything is written, and so does an
+  // archive S3's part limits cannot hold: planned for a server with checksums, whose smaller
+  // default copy threshold gives the most parts (and is what AWS S3 uses, so usually final).
+  let docs = build(true);
   await checkDestFree(client, dest, signal);
   const job = new JobState(dest, signal);
   let created: { uploadId?: string; checksums: boolean; fullObject: boolean } = { checksums: false, fullObject: false };
@@ -385,13 +389,7 @@ export async function planArchive(options: ArchivePlanOptions): Promise<ArchiveP
       created = await create(client, dest, true, job);
       job.detach();
       // The default copy threshold depends on whether the server computes CRCs while copying.
-      if (created.checksums && options.copyMinSize === undefined) {
-        try {
-          docs = buildPlanDocs(objects, options, mtime, true);
-        } catch (err) {
-          throw tooLarge(err);
-        }
-      }
+      if (!created.checksums && options.copyMinSize === undefined) docs = build(false);
     }
     const plan: ArchivePlan = {
       ...docs.plan,
