@@ -44,7 +44,7 @@ import {
   type SegmentRange,
 } from "./archive-segments.js";
 import type { CrcSource } from "./checksums.js";
-import { assemblyTasks, defaultCopyMinSize, layoutForPlan } from "./copy-assembly.js";
+import { assemblyTasks, defaultCopyMinSize, layoutForPlan, planFor } from "./copy-assembly.js";
 import { planCopyParts, type CopyPlan, type PlannedPart } from "./copy-plan.js";
 import { S3ZipError, httpStatus, mapS3Error, s3Code, s3SourceFailure } from "./errors.js";
 import { s3ZipEntries } from "./locations.js";
@@ -331,11 +331,7 @@ export function buildPlanDocs(
     const ranges = groupMembers(objects.map((x) => x.size), limits);
     return { plan: { ...base, segments: ranges.length }, segments: ranges.map((r, i) => doc(i, r)), layout };
   }
-  const copyPlan = planCopyParts(
-    layout.entries.map((e) => ({ offset: e.offset, headerLength: e.localHeader.length, dataLength: e.dataLength })),
-    layout.centralDirectory.length,
-    { copyMinSize: o.copyMinSize ?? defaultCopyMinSize(serverChecksums), partSize, maxCopyPartSize: o.maxCopyPartSize },
-  );
+  const copyPlan = planFor(layout, { copyMinSize: o.copyMinSize ?? defaultCopyMinSize(serverChecksums), partSize, maxCopyPartSize: o.maxCopyPartSize });
   const cut = segmentPlan(copyPlan.parts, objects.length, limits);
   return {
     plan: { ...base, segments: cut.segments.length, size: copyPlan.size, parts: copyPlan.parts.length, bytesCopied: copyPlan.bytesCopied, bytesUploaded: copyPlan.bytesUploaded, partSize: copyPlan.partSize },
