@@ -10,7 +10,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { ZipError, intOption } from "@zipstream/core";
 import { abortArchive, finalizeArchive, pendingSegments, planArchive, runSegment, type AbortArchiveResult, type ArchiveResult, type ArchivePlanOptions } from "@zipstream/s3";
-import { getS3Client, passwordSource, readPasswordSecret, type SecretsReader } from "./config.js";
+import { envNumber, getS3Client, passwordSource, readPasswordSecret, type SecretsReader } from "./config.js";
 import { LambdaZipError, invalidEvent, type EventIssue } from "./errors.js";
 import { nameMapper, safetyMargin, toSources, type LambdaContext } from "./handler.js";
 import { validateEvent } from "./schema.js";
@@ -87,11 +87,13 @@ function planRef(event: unknown): SegmentEvent {
 }
 
 /** An AbortSignal that fires a safety margin before the function's deadline. */
-function deadline(context: LambdaContext | undefined): { signal: AbortSignal; clear: () => void } {
+function deadline(context: LambdaContext | undefined, env: NodeJS.ProcessEnv): { signal: AbortSignal; clear: () => void } {
   const c = new AbortController();
   const left = context?.getRemainingTimeInMillis?.();
   if (left === undefined || !Number.isFinite(left)) return { signal: c.signal, clear: () => undefined };
-  const t = setTimeout(() => c.abort(new LambdaZipError("ERR_TIMEOUT", "Lambda time budget exhausted")), Math.max(0, left - safetyMargin(left)));
+  // The same margin as the single-job handler, configured the same way.
+  const margin = safetyMargin(left, envNumber(env, "ZIPSTREAM_SAFETY_MARGIN_MS"));
+  const t = setTimeout(() => c.abort(new LambdaZipError("ERR_TIMEOUT", "Lambda time budget exhausted")), Math.max(0, left - margin));
   return { signal: c.signal, clear: () => clearTimeout(t) };
 }
 
@@ -109,7 +111,7 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
       if (plan !== undefined && (typeof plan?.bucket !== "string" || typeof plan.key !== "string")) issues.push({ path: "plan", message: "plan must be { bucket, key }" });
       if (issues.length > 0 || !ev) throw invalidEvent(issues);
       const o = ev.options ?? {};
-      const d = deadline(context);
+      const d = deadline(context, env);
       try {
         const opts: ArchivePlanOptions = {
           client: clientOf(options, env),
@@ -154,7 +156,7 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
       if (e.segment === undefined) issues.push({ path: "segment", message: "segment is required" });
       const password = await passwordFrom(options, env, e.passwordEnv ?? undefined, issues);
       if (issues.length > 0) throw invalidEvent(issues);
-      const d = deadline(context);
+      const d = deadline(context, env);
       try {
         const r = await runSegment({ client: clientOf(options, env), plan: e.plan, segment: e.segment!, password, signal: d.signal });
         return { segment: r.index, parts: r.parts.length, members: r.crcs.length, bytesRead: r.bytesRead, bytesUploaded: r.bytesUploaded, bytesCopied: r.bytesCopied };
@@ -169,7 +171,7 @@ export function createDistributedHandlers(options: DistributedHandlerOptions = {
     async finalize(event: unknown, context?: LambdaContext): Promise<ArchiveResult> {
       const env = envOf();
       const e = planRef(event);
-      const d = deadline(context);
+      const d = deadline(context, env);
       try {
         return await finalizeArchive({ client: clientOf(options, env), plan: e.plan, signal: d.signal });
       } catch (err) {
