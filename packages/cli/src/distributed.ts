@@ -81,9 +81,18 @@ async function plan(cl: CommandLine, raw: Record<string, unknown>, ctx: Context,
   return { plan: p, url: `s3://${p.location.bucket}/${p.location.key}` };
 }
 
+/** A segment that failed twice: the first one stops the pool, which rejects with it. */
+class SegmentFailure extends Error {
+  constructor(
+    readonly segment: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Runs `run-segment` child processes, `workers` at once; a segment that fails is retried once. */
-async function runWorkers(url: string, segments: number, workers: number, flags: string[], io: MainIO): Promise<{ failed?: { segment: number; message: string } }> {
-  let failed: { segment: number; message: string } | undefined;
+async function runWorkers(url: string, segments: number, workers: number, flags: string[], io: MainIO): Promise<{ failed?: SegmentFailure }> {
   const once = (segment: number) =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [BIN, "run-segment", url, String(segment), "--quiet", ...flags], { env: io.env, stdio: ["ignore", "ignore", "pipe"] });
@@ -99,14 +108,13 @@ async function runWorkers(url: string, segments: number, workers: number, flags:
   const runSegment = async (segment: number) => {
     let r = await once(segment);
     if (r.code !== 0 && !io.signal?.aborted) r = await once(segment);
-    if (r.code !== 0) {
-      failed ??= { segment, message: r.stderr.trim().split("\n").filter((l) => l.startsWith("zipstream:"))[0] ?? `exit ${r.code}` };
-      throw new Error(failed.message); // stops the pool; the failure is reported through `failed`
-    }
+    if (r.code !== 0) throw new SegmentFailure(segment, r.stderr.trim().split("\n").filter((l) => l.startsWith("zipstream:"))[0] ?? `exit ${r.code}`);
   };
   // The first failed segment (or an abort) stops starting new ones; those running are awaited.
-  await pool(Array.from({ length: segments }, (_, i) => i), runSegment, { concurrency: workers, signal: io.signal }).catch(() => undefined);
-  return { failed };
+  return pool(Array.from({ length: segments }, (_, i) => i), runSegment, { concurrency: workers, signal: io.signal }).then(
+    () => ({}),
+    (err: unknown) => (err instanceof SegmentFailure ? { failed: err } : {}),
+  );
 }
 
 /** Dispatches the distributed subcommands and `--workers`. */
